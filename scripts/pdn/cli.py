@@ -12,6 +12,7 @@ from pdn import __version__
 from pdn.console import console, run_guarded
 from pdn.doctor import doctor_command
 from pdn.sites.cli import app as sites_app
+from pdn.suite import test_command
 
 app = typer.Typer(
     name="pdn",
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(sites_app, name="sites")
 app.command("doctor")(doctor_command)
+app.command("test")(test_command)
 
 
 def _version_callback(value: bool) -> None:

@@ -84,11 +84,10 @@ def _referential_problems(model: SiteModel, path: Path, tree: yaml.Node | None) 
         problems.append(Problem(path, _line_of(tree, loc), format_loc(loc), message))
 
     ids = model.ids
-    seen: set[str] = set()
     for index, site in enumerate(model.sites):
-        if site.id in seen:
+        if site.id in ids[:index]:
             add(("sites", index, "id"), f"duplicate site id {site.id!r}")
-        seen.add(site.id)
+    for index, site in enumerate(model.sites):
         domains = [domain.id for domain in site.failure_domains]
         for d_index, domain in enumerate(domains):
             if domain in domains[:d_index]:
@@ -132,8 +131,7 @@ def parse_sites(text: str, path: Path) -> SiteModel:
         model = SiteModel.model_validate(data)
     except ValidationError as error:
         problems = [
-            Problem(path, _line_of(tree, item["loc"]), format_loc(item["loc"]), item["msg"])
-            for item in error.errors()
+            Problem(path, _line_of(tree, item["loc"]), format_loc(item["loc"]), item["msg"]) for item in error.errors()
         ]
         raise SiteFileError(problems) from None
     problems = _referential_problems(model, path, tree)

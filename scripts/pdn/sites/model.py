@@ -115,7 +115,7 @@ class BackupPartner(Strict):
 class Backup(Strict):
     volume_tb: float = Field(ge=0, description="Backup volume this site sends to a partner, in TB.")
     capacity_tb: float = Field(ge=0, description="Backup volume this site can receive from others, in TB.")
-    partners: list[BackupPartner] = Field(min_length=1)
+    partners: list[BackupPartner] = Field(default_factory=list)
 
 
 class Site(Strict):

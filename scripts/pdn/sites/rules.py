@@ -27,27 +27,29 @@ Rule = Callable[[SiteModel], Iterator[Violation]]
 
 
 def offsite_copy(model: SiteModel) -> Iterator[Violation]:
-    """Every site sends backups to at least one other site."""
+    """Every site sends backups to at least one other site (a site with no partner at all)."""
     for site in model.sites:
-        if not any(partner != site.id for partner in site.partner_ids):
-            yield Violation("offsite-copy", site.id, "sends no backup to another site")
+        if not site.partner_ids:
+            yield Violation("offsite-copy", site.id, "sends no backup to another site (no backup partner)")
 
 
 def not_self_only(model: SiteModel) -> Iterator[Violation]:
-    """No site is its own only backup target."""
+    """No site is its own only backup target (partners that are all the site itself)."""
     for site in model.sites:
         if site.partner_ids and set(site.partner_ids) == {site.id}:
             yield Violation("not-self-only", site.id, "is its own only backup target")
 
 
 def off_island(model: SiteModel) -> Iterator[Violation]:
-    """At least one copy of every site's backups leaves the site's island."""
+    """At least one copy of every site's backups leaves the site's island.
+
+    Sites with no other partner at all are reported by ``offsite-copy``/``not-self-only`` instead.
+    """
     islands = {site.id: site.island for site in model.sites}
     for site in model.sites:
-        if not any(islands.get(partner) not in (None, site.island) for partner in site.partner_ids):
-            yield Violation(
-                "off-island", site.id, f"no backup copy leaves the island of {site.island}"
-            )
+        others = [partner for partner in site.partner_ids if partner != site.id]
+        if others and not any(islands.get(partner) not in (None, site.island) for partner in others):
+            yield Violation("off-island", site.id, f"no backup copy leaves the island of {site.island}")
 
 
 def mutual_pairs(model: SiteModel) -> Iterator[Violation]:
@@ -57,7 +59,9 @@ def mutual_pairs(model: SiteModel) -> Iterator[Violation]:
         for source, target in ((first, second), (second, first)):
             if source in known and target not in model.site(source).partner_ids:
                 yield Violation(
-                    "mutual-pair", source, f"must back up to {target} (declared mutual pair {first} <-> {second})"
+                    "mutual-pair",
+                    source,
+                    f"must back up to {target} (declared mutual pair {first} <-> {second})",
                 )
 
 
