@@ -1,0 +1,1 @@
+"""Cross-region backup: status of each site's backups and the restore drill on a partner site."""
