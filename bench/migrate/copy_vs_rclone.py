@@ -1,0 +1,154 @@
+"""copy throughput: `pdn migrate copy` vs `rclone copy --checksum`, same data, same MinIO.
+
+Usage: .venv/bin/python bench/migrate/copy_vs_rclone.py [--small N] [--small-kib K] [--big N] [--workers W]
+Starts a private MinIO (toolchain binary) on 127.0.0.1, writes the data set once, copies it with
+rclone (Debian package) into one bucket and with pdn into another, then runs `pdn migrate
+verify` (re-reads every object, SHA-256). One run each; ratio = rclone time / pdn time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from pdn.migrate.s3 import Endpoint, client, ensure_bucket
+from pdn.toolchain import resolve
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--small-kib", type=int, default=128)
+    parser.add_argument("--big", type=int, default=4, help="64 MiB objects (multipart)")
+    parser.add_argument("--workers", type=int, default=8, help="pdn --workers")
+    parser.add_argument("--rclone-transfers", type=int, default=None, help="rclone --transfers [default: --workers]")
+    args = parser.parse_args()
+    if not shutil.which("rclone"):
+        sys.exit("rclone is missing: apt-get install rclone")
+    base = Path(tempfile.mkdtemp(prefix="pdn-copy-bench-"))
+    source = base / "src"
+    source.mkdir()
+    for index in range(args.small):
+        folder = source / f"d{index % 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{index:06d}.bin").write_bytes(os.urandom(args.small_kib * 1024))
+    for index in range(args.big):
+        (source / f"big{index}.bin").write_bytes(os.urandom(64 * 1024 * 1024))
+    total = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    port, access, secret = free_port(), "bench", secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "MINIO_ROOT_USER": access,
+        "MINIO_ROOT_PASSWORD": secret,
+        "MINIO_SITE_REGION": "id-cikarang-1",
+        "MINIO_BROWSER": "off",
+        "MINIO_UPDATE": "off",
+        "MINIO_CI_CD": "1",
+    }
+    minio = subprocess.Popen(
+        [
+            str(resolve("minio")),
+            "server",
+            str(base / "minio"),
+            f"--address=127.0.0.1:{port}",
+            f"--console-address=127.0.0.1:{free_port()}",
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/minio/health/live", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        s3 = client(Endpoint(url, access, secret, "id-cikarang-1"))
+        ensure_bucket(s3, "rclone-bench")
+        # rclone 1.60 fails on AWS_CA_BUNDLE with a plain-http endpoint; it is irrelevant here
+        rclone_env = {
+            **{k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"},
+            "RCLONE_CONFIG": "/dev/null",
+            "RCLONE_CONFIG_BENCH_TYPE": "s3",
+            "RCLONE_CONFIG_BENCH_PROVIDER": "Minio",
+            "RCLONE_CONFIG_BENCH_ENDPOINT": url,
+            "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": access,
+            "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": secret,
+            "RCLONE_CONFIG_BENCH_REGION": "id-cikarang-1",
+            "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
+        }
+        cpu0 = _child_cpu()
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                "rclone",
+                "copy",
+                "--checksum",
+                "--transfers",
+                str(args.rclone_transfers or args.workers),
+                str(source),
+                "bench:rclone-bench",
+            ],
+            env=rclone_env,
+            check=True,
+        )
+        rclone_s = time.perf_counter() - start
+        cpu1 = _child_cpu()
+        pdn_env = {**os.environ, "PDN_S3_ACCESS_KEY": access, "PDN_S3_SECRET_KEY": secret}
+        runner = [sys.executable, "-c", "from pdn.cli import main; main()", "migrate"]
+        common = ["--site", "cikarang", "--endpoint", url, "-o", str(base / "out"), "--workers", str(args.workers)]
+        start = time.perf_counter()
+        subprocess.run(
+            [*runner, "copy", "BENCH", "--source", str(source), *common], env=pdn_env, check=True, capture_output=True
+        )
+        copy_s = time.perf_counter() - start
+        cpu2 = _child_cpu()
+        start = time.perf_counter()
+        subprocess.run([*runner, "verify", "BENCH", *common], env=pdn_env, check=True, capture_output=True)
+        verify_s = time.perf_counter() - start
+    finally:
+        minio.kill()
+        minio.wait()
+        shutil.rmtree(base, ignore_errors=True)
+    mib = total / 2**20
+    print(
+        f"data: {args.small} x {args.small_kib} KiB + {args.big} x 64 MiB = {mib:.0f} MiB, "
+        f"pdn workers={args.workers}, rclone transfers={args.rclone_transfers or args.workers}"
+    )
+    print(f"rclone copy --checksum      {rclone_s:6.1f} s  {mib / rclone_s:6.1f} MiB/s  client CPU {cpu1 - cpu0:.1f} s")
+    print(
+        f"pdn migrate copy (SHA-256)  {copy_s:6.1f} s  {mib / copy_s:6.1f} MiB/s  client CPU {cpu2 - cpu1:.1f} s"
+        f"  ratio {rclone_s / copy_s:.2f}"
+    )
+    print(
+        f"pdn copy + verify (re-read) {copy_s + verify_s:6.1f} s  {mib / (copy_s + verify_s):6.1f} MiB/s  "
+        f"ratio {rclone_s / (copy_s + verify_s):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
