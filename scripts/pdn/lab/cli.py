@@ -1,0 +1,108 @@
+"""``pdn lab``: the local sovereign lab (Kubernetes control planes, kwok nodes, MinIO per site)."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import typer
+from rich.table import Table
+
+from pdn.console import console
+from pdn.errors import InputError, PdnError
+from pdn.lab import endpoints, layout, runtime
+from pdn.lab.nodes_bridge import start_node_containers, stop_node_containers
+
+app = typer.Typer(
+    help="The local lab: one Kubernetes control plane, kwok nodes and MinIO per site.", no_args_is_help=True
+)
+
+SiteOption = typer.Option(None, "--site", "-s", help="Site id (repeatable; default: every site in the model).")
+
+
+def _say(site: str, message: str) -> None:
+    console.print(f"[cyan]{site:<12}[/] {message}")
+
+
+def _runtime_check(value: str) -> str:
+    if value not in ("process", "kind"):
+        raise InputError(f"unknown runtime {value!r}: use 'process' (default) or 'kind'")
+    return value
+
+
+@app.command("up")
+def up_command(
+    site: list[str] = SiteOption,
+    nodes: int = typer.Option(0, "--nodes", min=0, help="Also start N Debian 12 node containers per site."),
+    runtime_name: str = typer.Option("process", "--runtime", help="process (default) or kind."),
+) -> None:
+    """Start (or repair) the lab; a second run changes nothing."""
+    if _runtime_check(runtime_name) == "kind":
+        from pdn.lab import kind
+
+        kind.up(site or ())
+        return
+    began = time.monotonic()
+    with console.status("starting the lab…"):
+        results = runtime.up(site or (), report=_say)
+    started = sum(len(result.started) for result in results)
+    console.print(
+        f"[green]lab up[/]: {len(results)} site(s), {started} process(es) started, "
+        f"{sum(len(result.kept) for result in results)} already running, {time.monotonic() - began:.1f} s"
+    )
+    if nodes:
+        for result in results:
+            start_node_containers(result.site, nodes)
+
+
+@app.command("down")
+def down_command(
+    site: list[str] = SiteOption,
+    purge: bool = typer.Option(False, "--purge", help="Also delete the sites' state (etcd, MinIO, certificates)."),
+    runtime_name: str = typer.Option("process", "--runtime", help="process (default) or kind."),
+) -> None:
+    """Stop the lab's processes (and node containers); ``--purge`` removes the state too."""
+    if _runtime_check(runtime_name) == "kind":
+        from pdn.lab import kind
+
+        kind.down(site or ())
+        return
+    for site_id in site or layout.site_ids():
+        stop_node_containers(site_id)
+    stopped = runtime.down(site or (), purge=purge, report=_say)
+    total = sum(len(names) for names in stopped.values())
+    console.print(f"[green]lab down[/]: {total} process(es) stopped" + (", state purged" if purge else ""))
+
+
+@app.command("status")
+def status_command(site: list[str] = SiteOption) -> None:
+    """Health of every component, with pid, port, memory and uptime."""
+    rows = runtime.status(site or ())
+    table = Table(title="pdn lab status")
+    for column in ("site", "component", "state", "pid", "port", "memory", "uptime"):
+        table.add_column(column, justify="right" if column in ("pid", "port", "memory", "uptime") else "left")
+    colours = {"healthy": "green", "unhealthy": "yellow", "stopped": "dim", "dead (stale pid)": "red"}
+    per_site: dict[str, int] = {}
+    for row in rows:
+        per_site[row.site] = per_site.get(row.site, 0) + row.rss
+        table.add_row(
+            row.site,
+            row.name,
+            f"[{colours[row.state]}]{row.state}[/]",
+            str(row.pid or "-"),
+            str(row.port),
+            f"{row.rss / 2**20:.0f} MiB" if row.rss else "-",
+            f"{row.uptime:.0f} s" if row.uptime is not None else "-",
+        )
+    console.print(table)
+    console.print("memory per site: " + ", ".join(f"{name} {rss / 2**20:.0f} MiB" for name, rss in per_site.items()))
+    if any(row.state in ("unhealthy", "dead (stale pid)") for row in rows):
+        raise PdnError("some lab components are not healthy", hint="pdn lab up (repairs what is down)")
+
+
+@app.command("env")
+def env_command(site_id: str = typer.Argument(..., help="Site id.")) -> None:
+    """Print the shell exports for one site: eval "$(pdn lab env cikarang)"."""
+    values = {**endpoints.site_env(site_id), **endpoints.pulumi_env()}
+    for key, value in values.items():
+        print(f"export {key}={shlex.quote(value)}")

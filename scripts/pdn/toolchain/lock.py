@@ -1,0 +1,114 @@
+"""The toolchain lock file (``toolchain.lock``): which tool is built from which pinned source."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from pdn.errors import InputError
+
+LOCK_FILE = Path(__file__).with_name("toolchain.lock")
+MODULES_DIR = Path(__file__).with_name("modules")
+
+
+class Plugin(BaseModel):
+    """How a built binary is installed as a Pulumi plugin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    name: str
+    version: str = Field(description="Version the Python SDK asks for; the plugin is installed under it.")
+    sdk_package: str = Field(description="Python distribution whose version must equal `version`.")
+
+
+class Unit(BaseModel):
+    """One Go wrapper module and the commands one ``go build`` of it produces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    module: str = Field(description="Folder under modules/ holding go.mod and go.sum.")
+    source: str = Field(description="The upstream Go module the commands come from.")
+    version: str
+    packages: dict[str, str] = Field(min_length=1, description="tool name -> Go package to build")
+    ldflags: list[str] = Field(default_factory=list)
+    version_args: list[str] = Field(default_factory=list, description="Arguments that print the version.")
+    version_match: str | None = Field(default=None, description="Text that proves the pinned version.")
+    prepare: str | None = Field(default=None, description="Named step run in the build folder first.")
+    plugin: Plugin | None = None
+    data: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Files assembled from the pinned module into the tool's folder: name -> module paths.",
+    )
+    optional: bool = Field(default=False, description="Not needed by the lab itself.")
+    notes: str = ""
+
+    @property
+    def tools(self) -> list[str]:
+        return list(self.packages)
+
+    @property
+    def module_dir(self) -> Path:
+        return MODULES_DIR / self.module
+
+    @property
+    def expected_version_text(self) -> str:
+        """What a ``--version`` output must contain for a binary on PATH to count as pinned."""
+        return self.version_match or self.version.removeprefix("v")
+
+    def recipe(self) -> str:
+        """Hash of everything that shapes the binaries: the unit's entry and its go.mod/go.sum.
+
+        A finished build whose stamp holds another recipe is rebuilt by ``pdn toolchain build``.
+        """
+        digest = hashlib.sha256(self.model_dump_json().encode())
+        for name in ("go.mod", "go.sum"):
+            path = self.module_dir / name
+            digest.update(path.read_bytes() if path.is_file() else b"")
+        return digest.hexdigest()[:16]
+
+    def rendered_ldflags(self) -> str:
+        """``-s -w`` plus the unit's ``-X`` flags with ``{version}``, ``{major}``, ``{minor}`` filled in."""
+        parts = self.version.removeprefix("v").split(".")
+        values = {"version": self.version, "major": parts[0], "minor": parts[1] if len(parts) > 1 else "0"}
+        return " ".join(["-s", "-w", *(flag.format(**values) for flag in self.ldflags)])
+
+
+class Lock(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = Field(ge=1, le=1)
+    go: str
+    units: dict[str, Unit]
+
+    def unit_of(self, tool: str) -> Unit:
+        """The unit that builds ``tool``; ``InputError`` naming the known tools otherwise."""
+        for unit in self.units.values():
+            if tool in unit.packages:
+                return unit
+        raise InputError(f"unknown tool {tool!r}; known tools: {', '.join(self.tools)}")
+
+    @property
+    def tools(self) -> list[str]:
+        return [tool for unit in self.units.values() for tool in unit.packages]
+
+
+def parse_lock(text: str) -> Lock:
+    raw = yaml.safe_load(text)
+    for name, unit in (raw.get("units") or {}).items():
+        unit["name"] = name
+    return Lock.model_validate(raw)
+
+
+@cache
+def load_lock(path: Path = LOCK_FILE) -> Lock:
+    """The lock file, parsed once per process."""
+    try:
+        return parse_lock(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, ValueError) as error:
+        raise InputError(f"cannot read the toolchain lock {path}: {error}") from None

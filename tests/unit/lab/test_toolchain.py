@@ -1,0 +1,144 @@
+"""The toolchain lock, tool lookup and build bookkeeping (no Go build runs here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from pdn.errors import InputError, ToolMissingError
+from pdn.sites import load_sites
+from pdn.toolchain import bin_path, resolve
+from pdn.toolchain.build import _staged_binary, auto_jobs, is_current, select_units
+from pdn.toolchain.locate import STAMP, cached_binary, find, install_dir
+from pdn.toolchain.lock import load_lock, parse_lock
+
+LOCK = load_lock()
+
+
+def test_kubernetes_pin_matches_every_site() -> None:
+    versions = {site.kubernetes.version for site in load_sites().sites}
+    assert versions == {LOCK.units["kubernetes"].version}
+
+
+def test_provider_plugin_version_is_what_the_python_sdk_asks_for() -> None:
+    plugin = LOCK.units["pulumi-resource-kubernetes"].plugin
+    assert plugin is not None
+    assert plugin.version == "v" + metadata.version(plugin.sdk_package)
+
+
+@pytest.mark.parametrize("unit", list(LOCK.units.values()), ids=list(LOCK.units))
+def test_each_unit_has_a_wrapper_module_pinning_its_source(unit) -> None:  # type: ignore[no-untyped-def]
+    go_mod = (unit.module_dir / "go.mod").read_text()
+    assert re.search(rf"^require {re.escape(unit.source)} {re.escape(unit.version)}$", go_mod, re.M), go_mod[:300]
+    assert (unit.module_dir / "go.sum").stat().st_size > 0
+
+
+def test_wrapper_module_maps_every_staging_replace_to_the_release() -> None:
+    go_mod = (LOCK.units["kubernetes"].module_dir / "go.mod").read_text()
+    replaces = re.findall(r"^\s+(k8s\.io/\S+) => (\S+) (\S+)$", go_mod, re.M)
+    assert len(replaces) >= 30
+    assert {target for _, target, _ in replaces} == {name for name, _, _ in replaces}
+    assert {version for _, _, version in replaces} == {"v0.34.4"}
+
+
+def test_ldflags_fill_in_the_version() -> None:
+    flags = LOCK.units["kubernetes"].rendered_ldflags()
+    assert flags.startswith("-s -w")
+    assert "version.gitVersion=v1.34.4" in flags and "version.gitMinor=34" in flags
+
+
+def test_unknown_tool_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="known tools"):
+        LOCK.unit_of("kubectl-but-not-pinned")
+
+
+def test_bad_lock_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        parse_lock("schema_version: 1\ngo: go1\nunits: {x: {module: x, source: y, version: v1, packages: {}}}\n")
+
+
+def test_resolve_missing_tool_names_the_build_command(isolated: Path) -> None:
+    with pytest.raises(ToolMissingError) as caught:
+        resolve("kube-apiserver")
+    assert caught.value.hint == "pdn toolchain build kube-apiserver"
+
+
+def _fake_build(tool: str, recipe: str = "") -> Path:
+    unit = LOCK.unit_of(tool)
+    binary = cached_binary(tool, unit)
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\necho built\n")
+    binary.chmod(0o755)
+    (install_dir(tool, unit.version) / STAMP).write_text(json.dumps({"tool": tool, "recipe": recipe}))
+    return binary
+
+
+def test_a_changed_recipe_makes_the_build_stale(isolated: Path) -> None:
+    unit = LOCK.unit_of("etcd")
+    _fake_build("etcd", recipe="0000000000000000")
+    assert not is_current(unit)
+    assert find("etcd") is not None  # the old binary is still the pinned version: usable meanwhile
+    (install_dir("etcd", unit.version) / STAMP).write_text(json.dumps({"recipe": unit.recipe()}))
+    assert is_current(unit)
+
+
+def test_resolve_finds_a_finished_build_and_bin_path_lists_it(isolated: Path) -> None:
+    binary = _fake_build("etcd")
+    assert resolve("etcd") == binary.resolve()
+    assert binary.parent in bin_path()
+
+
+def test_binary_without_stamp_is_an_unfinished_build(isolated: Path) -> None:
+    unit = LOCK.unit_of("etcd")
+    binary = cached_binary("etcd", unit)
+    binary.parent.mkdir(parents=True)
+    binary.write_text("partial")
+    assert find("etcd") is None
+
+
+def _on_path(tmp: Path, name: str, prints: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp / "bin"
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\necho '{prints}'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
+    return script
+
+
+def test_tool_on_path_at_the_pinned_version_is_used(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _on_path(isolated, "etcd", "etcd Version: 3.6.16", monkeypatch)
+    found = find("etcd")
+    assert found is not None and found.how == "PATH" and found.path == script
+
+
+def test_tool_on_path_at_another_version_is_not_used(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _on_path(isolated, "etcd", "etcd Version: 3.6.160", monkeypatch)
+    assert find("etcd") is None
+
+
+def test_override_variable_wins(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PDN_TOOL_KUBE_APISERVER", "/opt/k8s/kube-apiserver")
+    assert resolve("kube-apiserver") == Path("/opt/k8s/kube-apiserver")
+
+
+def test_staged_binary_names(tmp_path: Path) -> None:
+    (tmp_path / "server").write_text("")
+    (tmp_path / "kwok").write_text("")
+    assert _staged_binary(tmp_path, "etcd", "go.etcd.io/etcd/server/v3").name == "server"
+    assert _staged_binary(tmp_path, "kwok", "sigs.k8s.io/kwok/cmd/kwok").name == "kwok"
+
+
+def test_default_selection_skips_optional_units() -> None:
+    names = [unit.name for unit in select_units(LOCK, [], include_optional=False)]
+    assert "velero" not in names and names[0] == "kubernetes"
+    assert [unit.name for unit in select_units(LOCK, ["kube-scheduler", "etcd"], False)] == ["kubernetes", "etcd"]
+
+
+def test_auto_jobs_is_between_one_and_two() -> None:
+    assert 1 <= auto_jobs(8) <= 2
+    assert auto_jobs(1) == 1
