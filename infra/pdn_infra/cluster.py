@@ -1,0 +1,287 @@
+"""The site's workload cluster as Cluster API objects (ClusterClass + topology Cluster).
+
+One ClusterClass per site namespace, identical for every site: the site differences live only in
+the Cluster's topology (version, replicas, one MachineDeployment per worker pool pinned to its
+failure domain) and its variables (region, failure domains, node labels). The class patches
+those variables into the bootstrap templates (kubelet ``--node-labels`` carrying
+``topology.kubernetes.io/region``/``zone``) and into the infrastructure cluster template (the
+failure domains over which KubeadmControlPlane spreads the control plane).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from pdn.sites.model import Site, WorkerPool
+from pdn_infra import labels as L
+from pdn_infra.settings import InfrastructureProvider
+
+CAPI = "cluster.x-k8s.io/v1beta2"
+KCP = "controlplane.cluster.x-k8s.io/v1beta2"
+BOOTSTRAP = "bootstrap.cluster.x-k8s.io/v1beta2"
+CLASS_NAME = "pdn-kubeadm"
+WORKER_CLASS = "worker"
+
+
+@dataclass(frozen=True)
+class SiteClusterArgs:
+    site: Site
+    infrastructure: InfrastructureProvider
+
+
+def site_namespace(site: Site) -> str:
+    """Namespace of the site's Cluster API objects in its management cluster."""
+    return f"pdn-cluster-{site.id}"
+
+
+def node_labels(site: Site, pool: WorkerPool | None) -> str:
+    """kubelet ``--node-labels`` value: region, zone and the pool's own labels, sorted."""
+    values = {L.REGION: site.id, L.SITE: site.id}
+    if pool is not None:
+        values[L.ZONE] = site.failure_domain(pool.failure_domain).zone
+        values[f"{L.DOMAIN}/pool"] = pool.name
+        values.update(pool.labels)
+    return ",".join(f"{key}={value}" for key, value in sorted(values.items()))
+
+
+def failure_domains(site: Site) -> list[dict[str, Any]]:
+    """Every failure domain hosts a control-plane replica candidate (KCP spreads over them)."""
+    return [{"name": domain.zone, "controlPlane": True} for domain in site.failure_domains]
+
+
+def _ref(api_version: str, kind: str, name: str) -> dict[str, str]:
+    return {"apiVersion": api_version, "kind": kind, "name": name}
+
+
+def _node_labels_patch(path: str) -> dict[str, Any]:
+    return {
+        "op": "add",
+        "path": path,
+        "valueFrom": {"template": '- name: node-labels\n  value: "{{ .nodeLabels }}"\n'},
+    }
+
+
+def cluster_class_spec(infra: InfrastructureProvider, site: Site) -> dict[str, Any]:
+    """The national ClusterClass: kubeadm control plane and workers, patched from variables."""
+    registration = "nodeRegistration/kubeletExtraArgs"
+    return {
+        "kubernetesVersions": [site.kubernetes.version],
+        "infrastructure": {"templateRef": _ref(infra.api_version, infra.cluster_template_kind, f"{site.id}-cluster")},
+        "controlPlane": {
+            "templateRef": _ref(KCP, "KubeadmControlPlaneTemplate", f"{site.id}-control-plane"),
+            "machineInfrastructure": {
+                "templateRef": _ref(infra.api_version, infra.machine_template_kind, f"{site.id}-control-plane")
+            },
+        },
+        "workers": {
+            "machineDeployments": [
+                {
+                    "class": WORKER_CLASS,
+                    "bootstrap": {"templateRef": _ref(BOOTSTRAP, "KubeadmConfigTemplate", f"{site.id}-worker")},
+                    "infrastructure": {
+                        "templateRef": _ref(infra.api_version, infra.machine_template_kind, f"{site.id}-worker")
+                    },
+                }
+            ]
+        },
+        "variables": [
+            {"name": "region", "required": True, "schema": {"openAPIV3Schema": {"type": "string", "minLength": 1}}},
+            {
+                "name": "nodeLabels",
+                "required": True,
+                "schema": {"openAPIV3Schema": {"type": "string", "minLength": 1}},
+            },
+            {
+                "name": "failureDomains",
+                "required": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"type": "string"}, "controlPlane": {"type": "boolean"}},
+                        },
+                    }
+                },
+            },
+        ],
+        "patches": [
+            {
+                "name": "failure-domains",
+                "description": "Spread the control plane over the site's failure domains.",
+                "definitions": [
+                    {
+                        "selector": {
+                            "apiVersion": infra.api_version,
+                            "kind": infra.cluster_template_kind,
+                            "matchResources": {"infrastructureCluster": True},
+                        },
+                        "jsonPatches": [
+                            {
+                                "op": "add",
+                                "path": infra.failure_domains_path,
+                                "valueFrom": {"variable": "failureDomains"},
+                            }
+                        ],
+                    }
+                ],
+            },
+            {
+                "name": "control-plane-node-labels",
+                "definitions": [
+                    {
+                        "selector": {
+                            "apiVersion": KCP,
+                            "kind": "KubeadmControlPlaneTemplate",
+                            "matchResources": {"controlPlane": True},
+                        },
+                        "jsonPatches": [
+                            _node_labels_patch(
+                                f"/spec/template/spec/kubeadmConfigSpec/initConfiguration/{registration}"
+                            ),
+                            _node_labels_patch(
+                                f"/spec/template/spec/kubeadmConfigSpec/joinConfiguration/{registration}"
+                            ),
+                        ],
+                    }
+                ],
+            },
+            {
+                "name": "worker-node-labels",
+                "definitions": [
+                    {
+                        "selector": {
+                            "apiVersion": BOOTSTRAP,
+                            "kind": "KubeadmConfigTemplate",
+                            "matchResources": {"machineDeploymentClass": {"names": [WORKER_CLASS]}},
+                        },
+                        "jsonPatches": [_node_labels_patch(f"/spec/template/spec/joinConfiguration/{registration}")],
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def cluster_spec(site: Site) -> dict[str, Any]:
+    """Topology of the site's Cluster: everything that differs between sites is here."""
+    k = site.kubernetes
+    return {
+        "clusterNetwork": {
+            "pods": {"cidrBlocks": [k.pod_cidr]},
+            "services": {"cidrBlocks": [k.service_cidr]},
+        },
+        "topology": {
+            "classRef": {"name": CLASS_NAME},
+            "version": k.version,
+            "controlPlane": {"replicas": k.control_plane.replicas},
+            "variables": [
+                {"name": "region", "value": site.id},
+                {"name": "nodeLabels", "value": node_labels(site, None)},
+                {"name": "failureDomains", "value": failure_domains(site)},
+            ],
+            "workers": {
+                "machineDeployments": [
+                    {
+                        "class": WORKER_CLASS,
+                        "name": pool.name,
+                        "failureDomain": site.failure_domain(pool.failure_domain).zone,
+                        "replicas": pool.replicas,
+                        "metadata": {
+                            "labels": {
+                                L.REGION: site.id,
+                                L.ZONE: site.failure_domain(pool.failure_domain).zone,
+                                **pool.labels,
+                            }
+                        },
+                        "variables": {
+                            "overrides": [{"name": "nodeLabels", "value": node_labels(site, pool)}],
+                        },
+                    }
+                    for pool in k.worker_pools
+                ]
+            },
+        },
+    }
+
+
+def _kubeadm_hardening() -> dict[str, Any]:
+    """kubeadm settings every PDN control plane gets (seccomp default, no anonymous auth...)."""
+    return {
+        "clusterConfiguration": {
+            "apiServer": {
+                "extraArgs": [
+                    {"name": "anonymous-auth", "value": "false"},
+                    {"name": "tls-min-version", "value": "VersionTLS12"},
+                    {"name": "profiling", "value": "false"},
+                ]
+            },
+        },
+    }
+
+
+class SiteCluster(pulumi.ComponentResource):
+    """Cluster API objects of one site in its management cluster."""
+
+    namespace: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SiteClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pdn:infra:SiteCluster", name, None, opts)
+        site = args.site
+        child = pulumi.ResourceOptions(parent=self)
+        base_labels = {L.SITE: site.id, L.MANAGED_BY: "pulumi"}
+        ns_name = site_namespace(site)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ns_name, labels=base_labels),
+            opts=child,
+        )
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns_name, labels=base_labels)
+
+        control_plane = k8s.apiextensions.CustomResource(
+            f"{name}-control-plane-template",
+            api_version=KCP,
+            kind="KubeadmControlPlaneTemplate",
+            metadata=meta(f"{site.id}-control-plane"),
+            spec={"template": {"spec": {"kubeadmConfigSpec": _kubeadm_hardening()}}},
+            opts=in_ns,
+        )
+        worker = k8s.apiextensions.CustomResource(
+            f"{name}-worker-template",
+            api_version=BOOTSTRAP,
+            kind="KubeadmConfigTemplate",
+            metadata=meta(f"{site.id}-worker"),
+            spec={
+                "template": {"spec": {"joinConfiguration": {"nodeRegistration": {"imagePullPolicy": "IfNotPresent"}}}}
+            },
+            opts=in_ns,
+        )
+        cluster_class = k8s.apiextensions.CustomResource(
+            f"{name}-class",
+            api_version=CAPI,
+            kind="ClusterClass",
+            metadata=meta(CLASS_NAME),
+            spec=cluster_class_spec(args.infrastructure, site),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane, worker]),
+        )
+        cluster = k8s.apiextensions.CustomResource(
+            f"{name}-cluster",
+            api_version=CAPI,
+            kind="Cluster",
+            metadata=meta(site.id),
+            spec=cluster_spec(site),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_class]),
+        )
+        self.namespace = namespace.metadata.name
+        self.cluster_name = cluster.id.apply(lambda _: site.id)
+        self.register_outputs({"namespace": self.namespace, "cluster_name": self.cluster_name})

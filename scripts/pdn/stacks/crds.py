@@ -1,0 +1,128 @@
+"""The CustomResourceDefinitions the stacks need, taken from their pinned Go modules.
+
+``infra/crds.yaml`` pins each module version and the folders holding its CRDs. ``go mod download
+-json`` fetches the module into Go's module cache (through the Go module proxy) and tells its
+``Dir``; the listed folders are copied to ``~/.cache/pdn/crds/<module>@<version>/`` so that every
+clone and CI run reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pdn import paths
+from pdn.errors import PdnError, ToolMissingError
+
+# The kinds the program creates objects of; only their CRDs are installed into lab clusters.
+NEEDED_KINDS = (
+    "clusters.cluster.x-k8s.io",
+    "clusterclasses.cluster.x-k8s.io",
+    "kubeadmcontrolplanetemplates.controlplane.cluster.x-k8s.io",
+    "kubeadmconfigtemplates.bootstrap.cluster.x-k8s.io",
+    "backupstoragelocations.velero.io",
+    "schedules.velero.io",
+)
+
+
+@dataclass(frozen=True)
+class ModulePin:
+    module: str
+    version: str
+    paths: tuple[str, ...]
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.module.replace('/', '_')}@{self.version}"
+
+
+def pins_file() -> Path:
+    return paths.repo_root() / "infra" / "crds.yaml"
+
+
+def load_pins(path: Path | None = None) -> list[ModulePin]:
+    data = yaml.safe_load((path or pins_file()).read_text(encoding="utf-8"))
+    return [ModulePin(m["module"], m["version"], tuple(m["paths"])) for m in data["modules"]]
+
+
+def crd_cache_dir() -> Path:
+    return paths.cache_dir() / "crds"
+
+
+def _go() -> str:
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise ToolMissingError(
+        "the go command is needed to fetch CRDs from Go modules", hint="install Go 1.26 (/usr/local/go/bin/go)"
+    )
+
+
+def module_dir(pin: ModulePin) -> Path:
+    """Download ``pin`` into Go's module cache (no-op when present) and return its folder."""
+    result = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{pin.module}@{pin.version}"],
+        capture_output=True,
+        text=True,
+        cwd=paths.cache_dir() if paths.cache_dir().exists() else None,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+        check=False,
+        timeout=600,
+    )
+    try:
+        info = json.loads(result.stdout) if result.stdout.strip() else {}
+    except json.JSONDecodeError:
+        info = {}
+    if result.returncode != 0 or "Dir" not in info:
+        detail = info.get("Error") or result.stderr.strip() or "no output"
+        raise PdnError(f"go mod download {pin.module}@{pin.version} failed: {detail}")
+    return Path(info["Dir"])
+
+
+def fetch(pins: list[ModulePin] | None = None) -> Path:
+    """Copy every pinned CRD folder into the cache; return the cache folder (idempotent)."""
+    root = crd_cache_dir()
+    for pin in pins or load_pins():
+        target = root / pin.cache_name
+        marker = target / ".complete"
+        if marker.exists():
+            continue
+        source = module_dir(pin)
+        tmp = root / f".{pin.cache_name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in pin.paths:
+            src = source / folder
+            if not src.is_dir():
+                raise PdnError(f"{pin.module}@{pin.version} has no folder {folder}", hint=f"fix {pins_file()}")
+            shutil.copytree(src, tmp / folder)
+        for path in tmp.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        marker.write_text("ok\n")
+    return root
+
+
+def needed_files(root: Path | None = None) -> list[Path]:
+    """CRD files (under the cache) defining :data:`NEEDED_KINDS`, sorted by name."""
+    base = root or crd_cache_dir()
+    found: dict[str, Path] = {}
+    for path in sorted(base.rglob("*.yaml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+            crd_name = doc.get("metadata", {}).get("name")
+            if crd_name in NEEDED_KINDS:
+                found[crd_name] = path
+    missing = [kind for kind in NEEDED_KINDS if kind not in found]
+    if missing:
+        raise PdnError(f"CRDs missing from {base}: {', '.join(missing)}", hint="run `pdn stacks crds`")
+    return [found[kind] for kind in NEEDED_KINDS]

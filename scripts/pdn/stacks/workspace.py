@@ -1,0 +1,166 @@
+"""Where a stack runs: the repository itself, or a lab copy with the lab's endpoints.
+
+Outside the lab, the Automation API works in the repository: ``Pulumi.yaml`` at the root and the
+stack files in ``stacks/`` (credentials set there as Pulumi secrets). In the lab the stack config
+must point at lab clusters and lab object stores; writing that into ``stacks/`` would dirty the
+repository, so the lab gets its own project folder under ``.lab/stacks/`` whose ``Pulumi.yaml``
+runs the same ``infra/`` program and whose stack files are the repository's plus lab overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pdn import paths
+from pdn.errors import PdnError, ToolMissingError
+
+SITE_STACKS = ("cikarang", "batam", "ikn", "labuan-bajo")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    work_dir: Path
+    env: dict[str, str]
+    policy_pack: Path
+    policy_config: Path | None
+    lab: bool
+
+
+def plugin_dir() -> Path:
+    """Shims for the Python dynamic-provider and policy-analyzer plugins (this interpreter)."""
+    folder = paths.cache_dir() / "stacks" / "plugins"
+    folder.mkdir(parents=True, exist_ok=True)
+    shims = {
+        "pulumi-resource-pulumi-python": "pulumi.dynamic",
+        "pulumi-analyzer-policy-python": "pulumi.policy",
+    }
+    for name, module in shims.items():
+        path = folder / name
+        text = f'#!/bin/sh\nexec "{sys.executable}" -u -m {module} "$@"\n'
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o755)
+    return folder
+
+
+def _pulumi_bin_dirs() -> list[str]:
+    try:
+        from pdn.toolchain import bin_path
+
+        return [str(p) for p in bin_path()]
+    except Exception:  # toolchain not set up: rely on PATH
+        return []
+
+
+def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key.startswith(("PULUMI_", "PATH", "HOME"))}
+    env.update(extra or {})
+    path = [str(plugin_dir()), *_pulumi_bin_dirs(), str(Path(sys.executable).parent), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(p for p in path if p)
+    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    env.setdefault("PULUMI_DIY_BACKEND_NO_LEGACY_WARNING", "true")
+    env.setdefault("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", "true")
+    return env
+
+
+def repo_workspace(backend: str | None) -> Workspace:
+    env = base_env()
+    if backend:
+        env["PULUMI_BACKEND_URL"] = backend
+    if not env.get("PULUMI_BACKEND_URL"):
+        raise PdnError(
+            "no Pulumi backend: set PULUMI_BACKEND_URL (e.g. file:///srv/pdn/state) or pass --backend",
+            hint="pdn stacks never logs in to a Pulumi service; use a file:// or s3:// backend",
+        )
+    if not (env.get("PULUMI_CONFIG_PASSPHRASE") or env.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
+        raise PdnError("no secrets passphrase: set PULUMI_CONFIG_PASSPHRASE_FILE to a file outside the repository")
+    return Workspace(paths.repo_root(), env, paths.repo_root() / "infra" / "policy", None, lab=False)
+
+
+def _lab_module() -> Any:
+    try:
+        from pdn.lab import endpoints  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise ToolMissingError("the lab is not available (pdn.lab missing)", hint="pdn lab up") from None
+    return endpoints
+
+
+def lab_overrides(site: str, crd_dir: Path) -> dict[str, Any]:
+    """Lab values of the ``pdn:`` config for ``site``: cluster, object stores, CRDs."""
+    endpoints = _lab_module()
+    regions = {}
+    if hasattr(endpoints, "s3_region"):  # the lab's MinIO region, when it sets one per site
+        regions = {s: endpoints.s3_region(s) for s in SITE_STACKS}
+    return {
+        **({"s3Regions": regions} if regions else {}),
+        "kubeconfig": str(endpoints.kubeconfig_path(site)),
+        "clusterIdentifier": f"pdn-lab-{site}",
+        "s3Endpoints": {s: endpoints.s3_endpoint(s) for s in SITE_STACKS},
+        "installCrds": True,
+        "crdDir": str(crd_dir),
+        "lab": True,
+        "backup": {"forceDestroy": True, "retentionDays": 1},
+    }
+
+
+def lab_credentials() -> dict[str, dict[str, str]]:
+    endpoints = _lab_module()
+    result = {}
+    for site in SITE_STACKS:
+        access, secret = endpoints.s3_credentials(site)
+        result[site] = {"accessKey": access, "secretKey": secret}
+    return result
+
+
+def lab_workspace(sites: list[str], crd_dir: Path) -> Workspace:
+    """Write ``.lab/stacks/`` (project + stack files) and return a workspace running there."""
+    endpoints = _lab_module()
+    work = paths.lab_dir() / "stacks"
+    work.mkdir(parents=True, exist_ok=True)
+    repo = paths.repo_root()
+    project = yaml.safe_load((repo / "Pulumi.yaml").read_text(encoding="utf-8"))
+    project["main"] = os.path.relpath(repo / "infra", work)
+    project.pop("stackConfigDir", None)
+    options = project.setdefault("runtime", {}).setdefault("options", {})
+    options["virtualenv"] = str(repo / ".venv")
+    (work / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
+    for site in sites:
+        source = yaml.safe_load((repo / "stacks" / f"Pulumi.{site}.yaml").read_text(encoding="utf-8"))
+        config = dict(source.get("config") or {})
+        for key, value in lab_overrides(site, crd_dir).items():
+            config[f"pdn:{key}"] = value
+        target = work / f"Pulumi.{site}.yaml"
+        previous = yaml.safe_load(target.read_text(encoding="utf-8")) if target.exists() else {}
+        keep = {k: v for k, v in (previous or {}).items() if k != "config"}  # encryptionsalt
+        keep_config = {k: v for k, v in ((previous or {}).get("config") or {}).items() if k == "pdn:s3Credentials"}
+        target.write_text(
+            yaml.safe_dump({**keep, "config": {**config, **keep_config}}, sort_keys=False), encoding="utf-8"
+        )
+    env = base_env(dict(endpoints.pulumi_env()))
+    policy_pack = lab_policy_pack(work / "policy", repo / "infra" / "policy")
+    policy_config = work / "policy-config.json"
+    lab_endpoints = {endpoints.s3_endpoint(s).rstrip("/"): s for s in SITE_STACKS}
+    policy_config.write_text(json.dumps({"data-residency": {"labEndpoints": lab_endpoints}}, indent=2))
+    return Workspace(work, env, policy_pack, policy_config, lab=True)
+
+
+def lab_policy_pack(target: Path, source: Path) -> Path:
+    """The policy pack as an executable analyzer plugin (the lab's language host has no RunPlugin).
+
+    The Pulumi CLI launches a ``--policy-pack`` that is an executable file directly, as a binary
+    analyzer; this one runs the very same ``infra/policy/__main__.py`` with this interpreter.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / "PulumiPolicy.yaml", target / "PulumiPolicy.yaml")
+    launcher = target / "pdn-policy"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -u "{source / "__main__.py"}" "$@"\n', encoding="utf-8")
+    launcher.chmod(0o755)
+    return launcher

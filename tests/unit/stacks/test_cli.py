@@ -1,0 +1,67 @@
+"""``pdn stacks``: argument errors are one clear line; lab runs never touch stacks/."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pdn.errors import InputError
+from pdn.stacks import workspace
+from pdn.stacks.cli import app
+
+runner = CliRunner()
+
+
+def test_needs_a_site_or_all() -> None:
+    result = runner.invoke(app, ["preview"])
+    assert isinstance(result.exception, InputError) and result.exception.exit_code == 2
+    assert "--site SITE or use --all" in str(result.exception)
+
+
+def test_unknown_site_is_rejected() -> None:
+    result = runner.invoke(app, ["up", "--site", "jakarta"])
+    assert isinstance(result.exception, InputError)
+    assert "unknown site jakarta" in str(result.exception)
+
+
+def test_no_backend_no_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    result = runner.invoke(app, ["preview", "--site", "ikn"])
+    assert "no Pulumi backend" in str(result.exception)
+
+
+def test_lab_workspace_copies_project_and_keeps_repo_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("pdn.lab.endpoints")
+    ports = {"cikarang": 9101, "batam": 9102, "ikn": 9103, "labuan-bajo": 9104}
+    fake.kubeconfig_path = lambda site: tmp_path / f"{site}.yaml"  # type: ignore[attr-defined]
+    fake.s3_endpoint = lambda site: f"http://127.0.0.1:{ports[site]}"  # type: ignore[attr-defined]
+    fake.s3_region = lambda site: f"id-{site}-1"  # type: ignore[attr-defined]
+    fake.s3_credentials = lambda site: (f"ak-{site}", f"sk-{site}")  # type: ignore[attr-defined]
+    fake.pulumi_env = lambda: {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pdn.lab.endpoints", fake)
+    monkeypatch.setitem(sys.modules, "pdn.lab", types.ModuleType("pdn.lab"))
+    sys.modules["pdn.lab"].endpoints = fake  # type: ignore[attr-defined]
+    monkeypatch.setenv("PDN_LAB_DIR", str(tmp_path / "lab"))
+    monkeypatch.setenv("PDN_CACHE", str(tmp_path / "cache"))
+    repo_stack = (workspace.paths.repo_root() / "stacks" / "Pulumi.ikn.yaml").read_text()
+
+    ws = workspace.lab_workspace(["ikn"], tmp_path / "crds")
+
+    assert ws.lab and ws.work_dir == tmp_path / "lab" / "stacks"
+    project = yaml.safe_load((ws.work_dir / "Pulumi.yaml").read_text())
+    assert (ws.work_dir / project["main"]).resolve() == workspace.paths.repo_root() / "infra"
+    config = yaml.safe_load((ws.work_dir / "Pulumi.ikn.yaml").read_text())["config"]
+    assert config["pdn:site"] == "ikn" and config["pdn:tenants"]
+    assert config["pdn:s3Endpoints"]["batam"] == "http://127.0.0.1:9102"
+    assert config["pdn:backup"]["forceDestroy"] is True
+    assert "sk-" not in (ws.work_dir / "Pulumi.ikn.yaml").read_text()  # keys go in as secrets later
+    assert (workspace.paths.repo_root() / "stacks" / "Pulumi.ikn.yaml").read_text() == repo_stack
+    assert ws.policy_config is not None and "127.0.0.1:9103" in ws.policy_config.read_text()
+    assert ws.env["PULUMI_BACKEND_URL"].startswith("file://")
+    shims = Path(ws.env["PATH"].split(":")[0])
+    assert (shims / "pulumi-resource-pulumi-python").stat().st_mode & 0o111
