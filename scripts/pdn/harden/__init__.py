@@ -1,0 +1,1 @@
+"""Node hardening: run the playbooks (``pdn harden``) and judge the result (``pdn harden report``)."""

@@ -1,0 +1,111 @@
+"""``pdn harden``: run the hardening playbooks on the nodes, and judge them (``pdn harden report``)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from pdn.console import console
+from pdn.errors import InputError, PdnError
+from pdn.harden.inventory import write_site_inventory
+from pdn.harden.report import NodeReport, judge, write_reports
+from pdn.harden.runner import PlaybookRun, run_playbook
+from pdn.nodes import list_nodes, write_inventory
+from pdn.nodes.inventory import site_group
+from pdn.paths import lab_dir, out_dir
+from pdn.sites import load_sites
+
+app = typer.Typer(
+    help="Harden the Kubernetes nodes (CIS Debian 12 / ANSSI BP-028) and report on them.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _check_site(site: str | None) -> None:
+    if site is not None and site not in load_sites().ids:
+        raise InputError(f"unknown site {site!r}; known sites: {', '.join(load_sites().ids)}")
+
+
+def lab_inventory() -> Path:
+    """Inventory of the running lab node containers (rewritten on every call)."""
+    if not [node for node in list_nodes() if node.state == "running"]:
+        raise PdnError("no node container is running", hint="pdn lab up --nodes 4  (or pass --inventory)")
+    return write_inventory(lab_dir() / "nodes" / "harden-inventory.yml")
+
+
+def print_recap(run: PlaybookRun) -> None:
+    table = Table("host", "ok", "changed", "failed", "unreachable", "skipped", title="ansible-playbook recap")
+    for host, recap in sorted(run.recap.items()):
+        table.add_row(host, str(recap.ok), str(recap.changed), str(recap.failed), str(recap.unreachable),
+                      str(recap.skipped))  # fmt: skip
+    console.print(table)
+    console.print(f"{run.seconds:.0f} s, log: {run.log}")
+
+
+@app.callback()
+def harden(
+    ctx: typer.Context,
+    site: str | None = typer.Option(None, "--site", "-s", help="Only the nodes of this site."),
+    check: bool = typer.Option(False, "--check", help="Dry run: report what would change, change nothing."),
+    diff: bool = typer.Option(False, "--diff", help="Show file differences."),
+    tags: list[str] = typer.Option([], "--tags", "-t", help="Only these tags (areas such as ssh, sysctl, or cis_5.1)."),
+    skip_tags: list[str] = typer.Option([], "--skip-tags", help="Skip these tags."),
+    inventory: Path | None = typer.Option(None, "--inventory", "-i", help="Inventory (default: the lab nodes)."),
+    extra_vars: list[str] = typer.Option([], "--extra-vars", "-e", help="Extra variables, as for ansible-playbook."),
+    playbook: str = typer.Option("harden.yml", "--playbook", help="harden.yml, verify.yml or site.yml."),
+    limit: str | None = typer.Option(None, "--limit", "-l", help="Ansible host pattern (overrides --site)."),
+) -> None:
+    """Harden the nodes (default: every running lab node) with playbooks/harden.yml."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _check_site(site)
+    if playbook not in {"harden.yml", "verify.yml", "site.yml"}:
+        raise InputError(f"unknown playbook {playbook!r}; use harden.yml, verify.yml or site.yml")
+    path = inventory if inventory is not None else lab_inventory()
+    run = run_playbook(
+        path, playbook, check=check, diff=diff, tags=tags, skip_tags=skip_tags,
+        limit=limit or (site_group(site) if site else None), extra_vars=extra_vars,
+    )  # fmt: skip
+    print_recap(run)
+    if not run.ok:
+        raise PdnError(f"ansible-playbook failed (exit {run.returncode})", hint=f"see {run.log}")
+
+
+@app.command("report")
+def report_command(
+    site: str | None = typer.Option(None, "--site", "-s", help="Only the nodes of this site."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for the reports (default: out/harden/report)."),
+) -> None:
+    """Run Lynis and ssh-audit against every lab node; write Markdown and HTML per node."""
+    _check_site(site)
+    nodes = [node for node in list_nodes(site) if node.state == "running"]
+    if not nodes:
+        raise PdnError("no node container is running", hint="pdn lab up --nodes 4")
+    folder = out or out_dir() / "harden" / "report"
+    with (
+        console.status(f"Lynis and ssh-audit on {len(nodes)} node(s) (a minute or two each)"),
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
+        reports: list[NodeReport] = list(pool.map(judge, nodes))
+    written = write_reports(reports, folder)
+    table = Table("node", "role", "Lynis index", "ssh-audit fail", "ssh-audit warn", title="hardening report")
+    for r in reports:
+        index = "n/a" if r.lynis.hardening_index is None else str(r.lynis.hardening_index)
+        table.add_row(r.node, r.role, index, str(len(r.ssh_audit.failures)), str(len(r.ssh_audit.warnings)))
+    console.print(table)
+    console.print(f"{len(written)} files in {folder}")
+
+
+@app.command("inventory")
+def inventory_command(
+    site: str = typer.Option(..., "--site", "-s", help="Site whose planned nodes to list."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write (default: out/harden/inventories/<site>.yml)."),
+) -> None:
+    """Write the inventory of a site's planned nodes, from the site model (groups by site and role)."""
+    _check_site(site)
+    path = write_site_inventory(load_sites().site(site), out or out_dir() / "harden" / "inventories" / f"{site}.yml")
+    console.print(f"inventory of {site}: {path}")
