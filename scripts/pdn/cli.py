@@ -11,8 +11,14 @@ import typer
 from pdn import __version__
 from pdn.console import console, run_guarded
 from pdn.doctor import doctor_command
+from pdn.harden.cli import app as harden_app
+from pdn.lab.cli import app as lab_app
+from pdn.migrate.cli import app as migrate_app
 from pdn.sites.cli import app as sites_app
+from pdn.stacks.cli import app as stacks_app
 from pdn.suite import test_command
+from pdn.toolchain.cli import app as toolchain_app
+from pdn.up import down_command, up_command
 
 app = typer.Typer(
     name="pdn",
@@ -25,8 +31,15 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sites_app, name="sites")
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(stacks_app, name="stacks")
+app.add_typer(toolchain_app, name="toolchain")
+app.add_typer(lab_app, name="lab")
+app.add_typer(harden_app, name="harden")
 app.command("doctor")(doctor_command)
 app.command("test")(test_command)
+app.command("up")(up_command)
+app.command("down")(down_command)
 
 
 def _version_callback(value: bool) -> None:
