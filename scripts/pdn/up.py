@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from pdn import paths
 from pdn.console import console
 from pdn.errors import InputError, PdnError
+from pdn.upsummary import StepTiming, gather, print_summary, write_summary
 
 
 @dataclass(frozen=True)
@@ -68,29 +68,29 @@ def _legacy_data(app_id: str, data_gb: float, folder: Path) -> Path:
     return target
 
 
-def _migrate_first_wave(out: Path, apps: int) -> None:
+def _plan_migration(out: Path, apps: int) -> None:
+    """Inventory (generated once), the pipeline, and wave 1's manifests, runbook and tenants."""
+    inventory = out / "inventory"
+    if not (inventory / "inventory.csv").is_file():
+        datacenters = str(max(10, apps // 9))
+        _pdn("migrate", "generate", "--apps", str(apps), "--datacenters", datacenters, "--out", str(inventory))
+    _pdn("migrate", "run", "-i", str(inventory), "-o", str(out))
+    _pdn("migrate", "render", "-i", str(inventory), "-o", str(out), "--wave", "1")
+    _pdn("migrate", "runbook", "-i", str(inventory), "-o", str(out), "--wave", "1")
+
+
+def _migrate_first_wave(out: Path, sites: list[str]) -> None:
+    """Wave 1 for real on ``sites``: manifests applied server-side, legacy data copied and verified."""
     from pdn.lab.endpoints import kubeconfig_path, s3_endpoint
     from pdn.toolchain import resolve
 
     inventory = out / "inventory"
-    if not (inventory / "inventory.csv").is_file():
-        _pdn(
-            "migrate",
-            "generate",
-            "--apps",
-            str(apps),
-            "--datacenters",
-            str(max(10, apps // 9)),
-            "--out",
-            str(inventory),
-        )
-    _pdn("migrate", "run", "-i", str(inventory), "-o", str(out))
-    _pdn("migrate", "render", "-i", str(inventory), "-o", str(out), "--wave", "1")
-    _pdn("migrate", "runbook", "-i", str(inventory), "-o", str(out), "--wave", "1")
     with (out / "plan.csv").open(encoding="utf-8") as handle:
-        wave_one = [row for row in csv.DictReader(handle) if row.get("wave") == "1"]
+        wave_one = [row for row in csv.DictReader(handle) if row.get("wave") == "1" and row.get("site") in sites]
     with (inventory / "inventory.csv").open(encoding="utf-8") as handle:
         data_gb = {row["app_id"]: float(row["data_gb"] or 0) for row in csv.DictReader(handle)}
+    if not wave_one:
+        console.print(f"[yellow]no application of wave 1 is placed on {', '.join(sites)}: nothing to move there[/]")
     kubectl = str(resolve("kubectl"))
     for row in wave_one:
         app_id, site = row["app_id"], row["site"]
@@ -130,53 +130,106 @@ def _migrate_first_wave(out: Path, apps: int) -> None:
         _pdn("migrate", "verify", app_id, "--source", str(source), *common)
 
 
+@dataclass(frozen=True)
+class SitePlan:
+    """Which sites each step touches, so that one site can run alone with what it depends on."""
+
+    chosen: list[str]  # sites the operator asked for: nodes, hardening, migration
+    stacks: list[str]  # chosen sites plus the drill's partner (its stack holds the ReadOnly location)
+    lab: list[str]  # stack sites plus every partner their buckets live on
+    drill_from: str
+    drill_to: str
+
+
+def plan_sites(requested: list[str]) -> SitePlan:
+    """Expand ``--site`` choices into the sites each step needs, in the model's build order."""
+    from pdn.sites import load_sites
+
+    model = load_sites()
+    order = [site.id for site in sorted(model.sites, key=lambda site: site.order)]
+    unknown = [site for site in requested if site not in order]
+    if unknown:
+        raise InputError(f"unknown site(s) {', '.join(unknown)}", hint=f"sites: {', '.join(order)}")
+    chosen = [site for site in order if site in requested] if requested else order
+    drill_from = chosen[0]
+    partners = model.site(drill_from).partner_ids
+    if not partners:
+        raise InputError(f"{drill_from} has no backup partner in {paths.sites_file()}")
+    stacks = [site for site in order if site in {*chosen, partners[0]}]
+    needed = {*stacks, *(partner for site in stacks for partner in model.site(site).partner_ids)}
+    return SitePlan(chosen, stacks, [site for site in order if site in needed], drill_from, partners[0])
+
+
+def _site_args(sites: list[str]) -> list[str]:
+    return [arg for site in sites for arg in ("--site", site)]
+
+
+def _lab_up(plan: SitePlan, nodes: int) -> None:
+    _pdn("lab", "up", *_site_args(plan.chosen), "--nodes", str(nodes))
+    extra = [site for site in plan.lab if site not in plan.chosen]
+    if extra:  # partners: their clusters and object stores, no nodes
+        _pdn("lab", "up", *_site_args(extra))
+
+
+def _harden(plan: SitePlan, every_site: bool, *args: str) -> None:
+    """``pdn harden`` takes one site or all of them."""
+    for site_args in [[]] if every_site else [["--site", site] for site in plan.chosen]:
+        _pdn("harden", *args, *site_args)
+
+
 def up_command(
-    sites: list[str] = typer.Option(None, "--site", "-s", help="Only these sites (default: all four)."),
-    nodes: int = typer.Option(1, "--nodes", min=0, help="Debian node containers per site to start and harden."),
+    sites: list[str] = typer.Option(
+        None, "--site", "-s", help="Only these sites (default: all four); their backup partners' labs come up too."
+    ),
+    nodes: int = typer.Option(2, "--nodes", min=0, help="Debian node containers per site to start and harden."),
     apps: int = typer.Option(24400, "--apps", min=50, help="Size of the generated national inventory."),
     skip: list[str] = typer.Option(None, "--skip", help="Skip a step by name (repeatable)."),
 ) -> None:
-    """Run the main job on the local lab: toolchain, lab, hardening, stacks, migration, drill."""
-    site_args = [arg for site in sites or [] for arg in ("--site", site)]
-    one_site = ["--site", sites[0]] if sites and len(sites) == 1 else []  # `pdn harden` takes one site or all
+    """Run the main job on the local lab: toolchain, lab, hardening, plan, stacks, migration, drill, summary.
+
+    Every step is one of pdn's own idempotent commands, so re-running converges and an interrupted
+    run finishes the job. The summary is also written to out/up/summary.json.
+    """
+    plan = plan_sites(sites or [])
+    every_site = len(plan.chosen) == len(plan_sites([]).chosen)
     out = paths.out_dir() / "up"
+    drill = [
+        *("backup", "drill", "--from", plan.drill_from, "--to", plan.drill_to),
+        *("--seed", "100", "--report-dir", str(out / "drill")),
+    ]
+    tenants_file = out / "migrate" / "tenants.yaml"  # wave 1's tenants, written by the plan step
+    tenants = ["--tenants", str(tenants_file)] if tenants_file.is_file() or "plan" not in (skip or []) else []
     steps = [
         Step("toolchain", lambda: _pdn("toolchain", "build")),
-        Step("lab", lambda: _pdn("lab", "up", *site_args, "--nodes", str(nodes))),
-        Step("harden", lambda: _pdn("harden", *one_site)),
-        Step("harden-report", lambda: _pdn("harden", "report", *one_site)),
-        Step("stacks", lambda: _pdn("stacks", "up", "--lab", *(site_args or ["--all"]))),
-        Step("migrate", lambda: _migrate_first_wave(out / "migrate", apps)),
-        Step("drill", lambda: _pdn("backup", "drill", "--from", (sites or ["cikarang"])[0], "--seed", "100")),
+        Step("lab", lambda: _lab_up(plan, nodes)),
+        Step("harden", lambda: _harden(plan, every_site)),
+        Step("harden-report", lambda: _harden(plan, every_site, "report", "--out", str(out / "harden"))),
+        Step("plan", lambda: _plan_migration(out / "migrate", apps)),
+        Step("stacks", lambda: _pdn("stacks", "up", "--lab", *_site_args(plan.stacks), *tenants)),
+        Step("migrate", lambda: _migrate_first_wave(out / "migrate", plan.chosen)),
+        Step("drill", lambda: _pdn(*drill)),
     ]
     unknown = set(skip or []) - {step.name for step in steps}
     if unknown:
         raise InputError(f"unknown step(s) {', '.join(sorted(unknown))}; steps: {', '.join(s.name for s in steps)}")
-    timings: list[tuple[str, str, float]] = []
+    timings: list[StepTiming] = []
+    started_all = time.monotonic()
     for step in steps:
-        group = {"harden-report": "harden", "drill": "backup", "migrate": "migrate"}.get(step.name, step.name)
+        group = {"harden-report": "harden", "drill": "backup", "plan": "migrate"}.get(step.name, step.name)
         if step.name in (skip or []) or (nodes == 0 and step.name.startswith("harden")):
-            timings.append((step.name, "skipped", 0.0))
+            timings.append(StepTiming(step.name, "skipped", 0.0))
             continue
         if not _has_command(group):
             console.print(f"[yellow]step {step.name}: `pdn {group}` is not part of this version yet[/]")
-            timings.append((step.name, "not available", 0.0))
+            timings.append(StepTiming(step.name, "not available", 0.0))
             continue
         console.rule(f"[bold]{step.name}")
         started = time.monotonic()
         step.action()
-        timings.append((step.name, "done", time.monotonic() - started))
-    _summary(timings, out)
-
-
-def _summary(timings: list[tuple[str, str, float]], out: Path) -> None:
-    table = Table(title="pdn up: steps")
-    for column in ("step", "result", "seconds"):
-        table.add_column(column)
-    for name, result, seconds in timings:
-        table.add_row(name, result, f"{seconds:.0f}")
-    console.print(table)
-    console.print(f"outputs: {out}  ·  lab state: {paths.lab_dir()}  ·  tear down with [bold]pdn down[/]")
+        timings.append(StepTiming(step.name, "done", time.monotonic() - started))
+    summary = gather(plan.chosen, out, timings, time.monotonic() - started_all)
+    write_summary(summary, out / "summary.json")
+    print_summary(summary)
 
 
 def down_command(

@@ -396,7 +396,15 @@ def render(
         set(app_ids) if app_ids else None,
         wave,
     )
+    from pdn.migrate.tenants import tenants_by_site, write_tenants
+
+    tenants = tenants_by_site(
+        loaded.apps, ws.read_csv(folder / ws.PLAN_APPS, "plan"), names, set(app_ids) if app_ids else None, wave
+    )
+    tenants_file = write_tenants(tenants, folder)
     console.print(f"[green]✓[/] manifests for {len(written)} apps in {folder / ws.MANIFESTS}")
+    count = sum(len(entries) for entries in tenants.values())
+    console.print(f"[green]✓[/] {count} tenants they need, per site, in {tenants_file}")
 
 
 @app.command()

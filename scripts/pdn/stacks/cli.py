@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -9,7 +11,7 @@ from pdn.console import console
 from pdn.errors import InputError
 from pdn.stacks import crds
 from pdn.stacks.runner import Outcome, run
-from pdn.stacks.workspace import SITE_STACKS, Workspace, lab_workspace, repo_workspace
+from pdn.stacks.workspace import SITE_STACKS, Workspace, lab_workspace, onboard_lab_tenants, repo_workspace
 
 app = typer.Typer(help="Pulumi stacks of the four sites: up, preview, destroy (Automation API).", no_args_is_help=True)
 
@@ -61,9 +63,21 @@ def up(
     lab: bool = LabOpt,
     policy: bool = PolicyOpt,
     backend: str | None = BackendOpt,
+    tenants: Path | None = typer.Option(
+        None,
+        "--tenants",
+        help="Lab only: onboard these tenants too (site -> list, as written by `pdn migrate render`); "
+        "they stay onboarded in the lab until `pdn lab down --purge`.",
+    ),
 ) -> None:
     """Create or update the stacks (idempotent: a second run changes nothing)."""
     sites = _sites(site, all_sites)
+    if tenants is not None:
+        if not lab:
+            raise InputError(
+                "--tenants only works with --lab", hint="for real sites, add the tenants to stacks/Pulumi.<site>.yaml"
+            )
+        onboard_lab_tenants(tenants)
     _report(run(_workspace(sites, lab, backend), sites, "up", policy=policy))
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from pdn import paths
-from pdn.errors import PdnError, ToolMissingError
+from pdn.errors import InputError, PdnError, ToolMissingError
 
 SITE_STACKS = ("cikarang", "batam", "ikn", "labuan-bajo")
 
@@ -120,11 +120,60 @@ def lab_credentials() -> dict[str, dict[str, str]]:
     return result
 
 
+LAB_TENANTS = "onboarded-tenants.yaml"
+
+
+def _tenant_key(entry: Any) -> str:
+    return str(entry.get("name", "")).strip().lower() if isinstance(entry, dict) else ""
+
+
+def read_tenants_file(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """``site -> [tenant]`` from a ``tenants.yaml`` (``pdn migrate render`` writes one); errors name the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of site id to a list of tenants")
+    for site, entries in data.items():
+        if site not in SITE_STACKS:
+            raise InputError(f"{path}: unknown site {site!r}", hint=f"sites: {', '.join(SITE_STACKS)}")
+        if not isinstance(entries, list) or not all(_tenant_key(entry) for entry in entries):
+            raise InputError(f"{path}: {site}: expected a list of tenants, each with a name")
+    return data
+
+
+def onboard_lab_tenants(path: Path) -> None:
+    """Add the tenants of ``path`` to the lab's onboarded tenants (kept across runs, gone with --purge)."""
+    incoming = read_tenants_file(path)
+    target = paths.lab_dir() / "stacks" / LAB_TENANTS
+    known = read_tenants_file(target) if target.exists() else {}
+    for site, entries in incoming.items():
+        have = {_tenant_key(entry) for entry in known.get(site, [])}
+        known.setdefault(site, []).extend(entry for entry in entries if _tenant_key(entry) not in have)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(yaml.safe_dump(known, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    temporary.replace(target)
+
+
+def _merge_tenants(config: dict[str, Any], onboarded: list[dict[str, Any]]) -> None:
+    """The stack's own tenants first; onboarded ones whose name the stack does not have yet after them."""
+    own = list(config.get("pdn:tenants") or [])
+    names = {_tenant_key(entry) for entry in own}
+    extra = [entry for entry in onboarded if _tenant_key(entry) not in names]
+    if extra:
+        config["pdn:tenants"] = own + extra
+
+
 def lab_workspace(sites: list[str], crd_dir: Path) -> Workspace:
     """Write ``.lab/stacks/`` (project + stack files) and return a workspace running there."""
     endpoints = _lab_module()
     work = paths.lab_dir() / "stacks"
     work.mkdir(parents=True, exist_ok=True)
+    onboarded = read_tenants_file(work / LAB_TENANTS) if (work / LAB_TENANTS).exists() else {}
     repo = paths.repo_root()
     project = yaml.safe_load((repo / "Pulumi.yaml").read_text(encoding="utf-8"))
     project["main"] = os.path.relpath(repo / "infra", work)
@@ -137,6 +186,7 @@ def lab_workspace(sites: list[str], crd_dir: Path) -> Workspace:
         config = dict(source.get("config") or {})
         for key, value in lab_overrides(site, crd_dir).items():
             config[f"pdn:{key}"] = value
+        _merge_tenants(config, onboarded.get(site, []))
         target = work / f"Pulumi.{site}.yaml"
         previous = yaml.safe_load(target.read_text(encoding="utf-8")) if target.exists() else {}
         keep = {k: v for k, v in (previous or {}).items() if k != "config"}  # encryptionsalt

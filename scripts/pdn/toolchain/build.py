@@ -27,6 +27,7 @@ from pdn import paths
 from pdn.console import console
 from pdn.errors import PdnError, ToolMissingError
 from pdn.toolchain import langhost_launcher
+from pdn.toolchain.eta import BuildClock, describe_left, record_time
 from pdn.toolchain.locate import (
     STAMP,
     cached_binary,
@@ -305,13 +306,21 @@ def build(
         TimeElapsedColumn(),
         TextColumn("[dim]{task.fields[step]}", justify="left"),
     )
+    clock = BuildClock([unit.name for unit in units if force or not is_current(unit)], workers)
     with Progress(*columns, console=console, transient=False) as progress:
+        overall = progress.add_task("all", total=max(clock.total, 1.0), unit="toolchain (estimated)", step="")
         tasks: dict[str, TaskID] = {
             unit.name: progress.add_task(unit.name, total=None, unit=unit.name, step="waiting") for unit in units
         }
+        stop_ticking = threading.Event()
+
+        def tick() -> None:
+            while not stop_ticking.wait(1.0):
+                progress.update(overall, completed=clock.done(), step=describe_left(clock.seconds_left()))
 
         def run(unit: Unit) -> Outcome:
             task = tasks[unit.name]
+            clock.start(unit.name)
 
             def step(done: int, total: int, what: str) -> None:
                 progress.update(task, completed=done, total=total, step=what)
@@ -321,12 +330,22 @@ def build(
             except PdnError as error:
                 outcome = Outcome(unit.name, "failed", detail=str(error) + (f" ({error.hint})" if error.hint else ""))
             progress.update(task, completed=1, total=1, step=outcome.status) if outcome.status != "built" else None
+            if outcome.status == "built":
+                record_time(unit.name, outcome.seconds)
+            clock.finish(unit.name)
             with lock_guard:
                 outcomes.append(outcome)
             return outcome
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, units))
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run, units))
+        finally:
+            stop_ticking.set()
+            ticker.join()
+        progress.update(overall, completed=clock.total, step="done")
     notes = install_plugins(lock)
     if read_stamp("pulumi", lock.unit_of("pulumi")) is not None:
         notes.append(langhost_launcher.write())

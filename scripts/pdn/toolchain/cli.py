@@ -19,7 +19,7 @@ def build_command(
     tools: list[str] = typer.Argument(None, help="Tools to build (default: every tool the lab needs)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel builds (default: by free memory, at most 2)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when a finished build is cached."),
-    all_tools: bool = typer.Option(False, "--all", help="Also build optional tools (velero and its plugin)."),
+    all_tools: bool = typer.Option(False, "--all", help="Also build units marked optional in toolchain.lock."),
 ) -> None:
     """Build pinned tools into ~/.cache/pdn/toolchain (resumable: re-run after an interruption)."""
     outcomes = build(tools or (), jobs=jobs or None, force=force, include_optional=all_tools)

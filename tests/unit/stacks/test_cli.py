@@ -65,3 +65,60 @@ def test_lab_workspace_copies_project_and_keeps_repo_clean(tmp_path: Path, monke
     assert ws.env["PULUMI_BACKEND_URL"].startswith("file://")
     shims = Path(ws.env["PATH"].split(":")[0])
     assert (shims / "pulumi-resource-pulumi-python").stat().st_mode & 0o111
+
+
+def test_onboarded_tenants_are_merged_kept_and_never_duplicated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = types.ModuleType("pdn.lab.endpoints")
+    fake.kubeconfig_path = lambda site: tmp_path / f"{site}.yaml"  # type: ignore[attr-defined]
+    fake.s3_endpoint = lambda site: "http://127.0.0.1:9100"  # type: ignore[attr-defined]
+    fake.s3_credentials = lambda site: ("ak", "sk")  # type: ignore[attr-defined]
+    fake.pulumi_env = lambda: {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pdn.lab.endpoints", fake)
+    monkeypatch.setitem(sys.modules, "pdn.lab", types.ModuleType("pdn.lab"))
+    sys.modules["pdn.lab"].endpoints = fake  # type: ignore[attr-defined]
+    monkeypatch.setenv("PDN_LAB_DIR", str(tmp_path / "lab"))
+    repo = yaml.safe_load((workspace.paths.repo_root() / "stacks" / "Pulumi.ikn.yaml").read_text())["config"]
+    own = repo["pdn:tenants"]
+    wave = tmp_path / "tenants.yaml"
+    new = {
+        "name": "Kementerian Kelautan dan Perikanan",
+        "kind": "ministry",
+        "tier": "high",
+        "classification": "internal",
+    }
+    wave.write_text(yaml.safe_dump({"ikn": [new, {**own[0], "tier": "low"}]}))
+
+    workspace.onboard_lab_tenants(wave)
+    workspace.onboard_lab_tenants(wave)  # a re-run adds nothing twice
+    ws = workspace.lab_workspace(["ikn"], tmp_path / "crds")
+    tenants = yaml.safe_load((ws.work_dir / "Pulumi.ikn.yaml").read_text())["config"]["pdn:tenants"]
+    assert tenants == [*own, new]  # the stack's own definition of a tenant wins
+    # a later plain `pdn stacks up --lab` keeps them: they live in the lab, not in the run
+    tenants = yaml.safe_load(
+        (workspace.lab_workspace(["ikn"], tmp_path / "crds").work_dir / "Pulumi.ikn.yaml").read_text()
+    )["config"]["pdn:tenants"]
+    assert tenants == [*own, new]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("jakarta: []\n", "unknown site 'jakarta'"),
+        ("ikn: [{kind: ministry}]\n", "ikn: expected a list of tenants, each with a name"),
+        ("- ikn\n", "expected a mapping of site id"),
+        ("ikn: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_tenants_file_names_the_file(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "tenants.yaml"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message) as error:
+        workspace.read_tenants_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_tenants_option_is_lab_only(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["up", "--site", "ikn", "--tenants", str(tmp_path / "t.yaml")])
+    assert result.exit_code != 0 and "only works with --lab" in str(result.exception)

@@ -1,0 +1,239 @@
+"""The closing summary of ``pdn up``: what each site now runs, read back from the lab itself.
+
+Every figure is read from where the step left its result (node containers, the hardening
+report, the clusters' API servers, the migration ledgers, Velero's Backup objects), not from
+what the steps claimed, so the summary also tells the truth after a partial or repeated run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel
+from rich.table import Table
+
+from pdn import paths
+from pdn.console import console
+from pdn.migrate.workspace import COPY_LEDGERS
+
+T = TypeVar("T")
+
+TENANT_LABEL = "pdn.go.id/tenant"
+VELERO_NAMESPACE = "velero"
+FAILED_PHASES = {"Failed", "PartiallyFailed", "FailedValidation"}
+# A row of the hardening report's index.md: | [node](node.md) | role | index | warnings | ssh fail | ssh warn |
+REPORT_ROW = re.compile(r"^\|\s*\[(?P<node>[^\]]+)\]\([^)]*\)\s*\|\s*(?P<role>[^|]+?)\s*\|\s*(?P<index>[^|]+?)\s*\|")
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    name: str
+    result: str
+    seconds: float
+
+
+class NodeScore(BaseModel):
+    node: str
+    role: str
+    lynis_index: int | None
+
+
+class SiteSummary(BaseModel):
+    site: str
+    nodes_running: int = 0
+    nodes: list[NodeScore] = []
+    tenants: int | None = None
+    apps_wave_one: int = 0
+    apps_migrated: int = 0
+    backups_completed: int | None = None
+    backups_failed: int | None = None
+    last_backup_age_seconds: float | None = None
+    problems: list[str] = []
+
+
+class Summary(BaseModel):
+    seconds: float
+    steps: list[dict[str, Any]]
+    sites: list[SiteSummary]
+    outputs: dict[str, str]
+
+
+def lynis_scores(report_index: Path) -> dict[str, NodeScore]:
+    """Node name -> score, from the hardening report's index.md (missing file: no scores)."""
+    if not report_index.is_file():
+        return {}
+    scores = {}
+    for line in report_index.read_text(encoding="utf-8").splitlines():
+        match = REPORT_ROW.match(line)
+        if match:
+            index = match["index"]
+            scores[match["node"]] = NodeScore(
+                node=match["node"], role=match["role"], lynis_index=int(index) if index.isdigit() else None
+            )
+    return scores
+
+
+def wave_one_apps(plan_csv: Path, site: str) -> list[str]:
+    if not plan_csv.is_file():
+        return []
+    with plan_csv.open(encoding="utf-8") as handle:
+        return [row["app_id"] for row in csv.DictReader(handle) if row.get("wave") == "1" and row.get("site") == site]
+
+
+def fully_verified(ledger_file: Path) -> bool:
+    """True when the app's copy ledger has objects and every one was verified against its SHA-256."""
+    from pdn.migrate.ledger import Ledger
+
+    if not ledger_file.is_file():
+        return False
+    with Ledger(ledger_file, exclusive=False) as ledger:
+        states = ledger.summary()["states"]
+    return bool(states) and set(states) == {"verified"}
+
+
+def _api_client(site: str) -> Any:
+    from kubernetes import config
+
+    from pdn.lab.endpoints import kubeconfig_path
+
+    return config.new_client_from_config(config_file=str(kubeconfig_path(site)))  # type: ignore[no-untyped-call]
+
+
+def count_tenants(site: str) -> int:
+    from kubernetes import client
+
+    namespaces = client.CoreV1Api(_api_client(site)).list_namespace(label_selector=TENANT_LABEL, _request_timeout=10)
+    return len(namespaces.items)
+
+
+def backup_state(site: str, now: datetime) -> tuple[int, int, float | None]:
+    """Completed and failed Velero backups of ``site`` and the age of the newest completed one."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = client.CustomObjectsApi(_api_client(site))
+    try:
+        listing = api.list_namespaced_custom_object("velero.io", "v1", VELERO_NAMESPACE, "backups", _request_timeout=10)
+    except ApiException as error:
+        if error.status == 404:
+            raise LookupError("Velero's Backup API is not installed in this cluster (no drill ran here)") from None
+        raise
+    items = cast(dict[str, Any], listing)
+    completed: list[datetime] = []
+    failed = 0
+    for item in items.get("items", []):
+        status = item.get("status") or {}
+        if status.get("phase") == "Completed" and status.get("completionTimestamp"):
+            completed.append(datetime.fromisoformat(status["completionTimestamp"].replace("Z", "+00:00")))
+        elif status.get("phase") in FAILED_PHASES:
+            failed += 1
+    age = (now - max(completed)).total_seconds() if completed else None
+    return len(completed), failed, age
+
+
+def _attempt(site: SiteSummary, what: str, read: Callable[[], T]) -> T | None:
+    """Run one read-back; a failure becomes a line in the site's problems instead of an abort."""
+    try:
+        return read()
+    except Exception as error:  # the summary reports whatever it cannot read
+        site.problems.append(f"{what}: {str(error).splitlines()[0][:160]}")
+        return None
+
+
+def site_summary(site_id: str, out: Path, scores: dict[str, NodeScore], now: datetime) -> SiteSummary:
+    from pdn.nodes import list_nodes
+
+    site = SiteSummary(site=site_id)
+    nodes = _attempt(site, "nodes", lambda: [n for n in list_nodes(site_id) if n.state == "running"]) or []
+    site.nodes_running = len(nodes)
+    site.nodes = [scores.get(node.name, NodeScore(node=node.name, role=node.role, lynis_index=None)) for node in nodes]
+    site.tenants = _attempt(site, "tenants", lambda: count_tenants(site_id))
+    apps = wave_one_apps(out / "migrate" / "plan.csv", site_id)
+    site.apps_wave_one = len(apps)
+    ledgers = out / "migrate" / COPY_LEDGERS
+    site.apps_migrated = sum(fully_verified(ledgers / f"{app}.sqlite") for app in apps)
+    backups = _attempt(site, "backups", lambda: backup_state(site_id, now))
+    if backups is not None:
+        site.backups_completed, site.backups_failed, site.last_backup_age_seconds = backups
+    return site
+
+
+def gather(sites: list[str], out: Path, steps: list[StepTiming], seconds: float) -> Summary:
+    scores = lynis_scores(out / "harden" / "index.md")
+    now = datetime.now(UTC)
+    outputs = {
+        "hardening reports (per node, HTML)": str(out / "harden"),
+        "drill report": str(out / "drill"),
+        "migration plan and runbooks": str(out / "migrate"),
+        "site map": str(paths.repo_root() / "docs" / "img" / "sites-map.png"),
+        "summary": str(out / "summary.json"),
+    }
+    return Summary(
+        seconds=seconds,
+        steps=[{"step": s.name, "result": s.result, "seconds": round(s.seconds, 1)} for s in steps],
+        sites=[site_summary(site, out, scores, now) for site in sites],
+        outputs=outputs,
+    )
+
+
+def write_summary(summary: Summary, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(summary.model_dump(), indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _scores(site: SiteSummary) -> str:
+    known = [n.lynis_index for n in site.nodes if n.lynis_index is not None]
+    if not known:
+        return "-"
+    return f"{min(known)}" if min(known) == max(known) else f"{min(known)}-{max(known)}"
+
+
+def print_summary(summary: Summary) -> None:
+    steps = Table("step", "result", "seconds", title="pdn up: steps")
+    for step in summary.steps:
+        steps.add_row(step["step"], step["result"], f"{step['seconds']:.0f}")
+    console.print(steps)
+    sites = Table(
+        "site", "nodes hardened", "Lynis", "tenants", "wave-1 apps migrated", "backups", "last backup", title="sites"
+    )
+    for site in summary.sites:
+        hardened = sum(1 for n in site.nodes if n.lynis_index is not None)
+        backups = (
+            "-" if site.backups_completed is None else f"{site.backups_completed} ok, {site.backups_failed} failed"
+        )
+        sites.add_row(
+            site.site,
+            f"{hardened}/{site.nodes_running}",
+            _scores(site),
+            "-" if site.tenants is None else str(site.tenants),
+            f"{site.apps_migrated}/{site.apps_wave_one}",
+            backups,
+            _age(site.last_backup_age_seconds),
+        )
+    console.print(sites)
+    for site in summary.sites:
+        for problem in site.problems:
+            console.print(f"[yellow]{site.site}: could not read {problem}[/]")
+    for name, where in summary.outputs.items():
+        console.print(f"{name}: {where}")
+    console.print(
+        f"done in {summary.seconds / 60:.1f} min. Tear it all down with [bold]pdn down[/] "
+        "(add --purge to delete the lab's state too)."
+    )

@@ -1,0 +1,69 @@
+"""The read-backs behind the closing summary of ``pdn up``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pdn.migrate.ledger import Ledger
+from pdn.upsummary import (
+    NodeScore,
+    SiteSummary,
+    StepTiming,
+    Summary,
+    fully_verified,
+    lynis_scores,
+    wave_one_apps,
+    write_summary,
+)
+
+
+def test_lynis_scores_read_from_report_index(tmp_path: Path) -> None:
+    index = tmp_path / "index.md"
+    index.write_text(
+        "# Hardening report\n\n"
+        "| node | role | Lynis index | Lynis warnings | ssh-audit failures | ssh-audit warnings |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        "| [pdn-ikn-1](pdn-ikn-1.md) | control-plane | 84 | 0 | 0 | 1 |\n"
+        "| [pdn-ikn-2](pdn-ikn-2.md) | worker | n/a | 0 | 0 | 0 |\n",
+        encoding="utf-8",
+    )
+    scores = lynis_scores(index)
+    assert scores["pdn-ikn-1"] == NodeScore(node="pdn-ikn-1", role="control-plane", lynis_index=84)
+    assert scores["pdn-ikn-2"].lynis_index is None
+    assert lynis_scores(tmp_path / "missing.md") == {}
+
+
+def test_wave_one_apps_of_one_site(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.csv"
+    plan.write_text("app_id,wave,site\na1,1,ikn\na2,2,ikn\na3,1,batam\na4,1,ikn\n", encoding="utf-8")
+    assert wave_one_apps(plan, "ikn") == ["a1", "a4"]
+    assert wave_one_apps(tmp_path / "none.csv", "ikn") == []
+
+
+def test_an_app_counts_as_migrated_only_when_every_object_is_verified(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite"
+    assert not fully_verified(path)
+    with Ledger(path) as ledger:
+        ledger.upsert_pending([("a", 1, "m1"), ("b", 2, "m2")])
+        ledger.mark_copied("a", "00", "etag")
+        ledger.mark_copied("b", "11", "etag")
+        ledger.mark_verified("a", "00", True)
+    assert not fully_verified(path)
+    with Ledger(path) as ledger:
+        ledger.mark_verified("b", "11", True)
+    assert fully_verified(path)
+
+
+def test_summary_written_atomically_as_json(tmp_path: Path) -> None:
+    summary = Summary(
+        seconds=12.5,
+        steps=[{"step": StepTiming("lab", "done", 3.0).name, "result": "done", "seconds": 3.0}],
+        sites=[SiteSummary(site="ikn", nodes_running=1, tenants=5, backups_completed=1, backups_failed=0)],
+        outputs={"summary": str(tmp_path / "summary.json")},
+    )
+    target = tmp_path / "up" / "summary.json"
+    write_summary(summary, target)
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert data["sites"][0]["site"] == "ikn" and data["sites"][0]["tenants"] == 5
+    assert not list(target.parent.glob("*.tmp"))
