@@ -29,8 +29,10 @@ PDN = [sys.executable, "-c", "from pdn.cli import main; main()"]
 
 def run_up(args: list[str], env: dict[str, str], out: Path) -> tuple[float, dict[str, float]]:
     began = time.monotonic()
-    subprocess.run([*PDN, "up", *args], env=env, check=True)
+    done = subprocess.run([*PDN, "up", *args], env=env, check=False)
     seconds = time.monotonic() - began
+    if done.returncode != 0:
+        raise SystemExit(f"pdn up failed (exit {done.returncode}) after {seconds:.0f} s; see its output above")
     summary = json.loads((out / "up" / "summary.json").read_text(encoding="utf-8"))
     return seconds, {step["step"]: step["seconds"] for step in summary["steps"]}
 
@@ -38,7 +40,9 @@ def run_up(args: list[str], env: dict[str, str], out: Path) -> tuple[float, dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="Leave the benchmark's lab and nodes running.")
-    parser.add_argument("--port-base", default="57100", help="Lab port base (default 57100).")
+    parser.add_argument(
+        "--port-base", default="30100", help="Lab port base (default 30100; keep it below the ephemeral range, 32768+)."
+    )
     parser.add_argument("up_args", nargs="*", help="Arguments for `pdn up` (after --).")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pdn-bench-up-"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from pdn import __version__
+from pdn.backup.cli import app as backup_app
 from pdn.console import console, run_guarded
 from pdn.doctor import doctor_command
 from pdn.harden.cli import app as harden_app
@@ -36,6 +37,7 @@ app.add_typer(stacks_app, name="stacks")
 app.add_typer(toolchain_app, name="toolchain")
 app.add_typer(lab_app, name="lab")
 app.add_typer(harden_app, name="harden")
+app.add_typer(backup_app, name="backup")
 app.command("doctor")(doctor_command)
 app.command("test")(test_command)
 app.command("up")(up_command)

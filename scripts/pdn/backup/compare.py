@@ -30,6 +30,8 @@ SERVER_METADATA = (
 )
 # Annotations and labels written by tools rather than by the tenant.
 TOOL_PREFIXES = ("velero.io/", "kubectl.kubernetes.io/", "deployment.kubernetes.io/", "pv.kubernetes.io/")
+# Labels the API server sets from the object's own name (a restored namespace has a new name).
+SERVER_LABELS = ("kubernetes.io/metadata.name",)
 # Spec fields the cluster allocates; a restore gets new values by design.
 ALLOCATED_SPEC = {
     "Service": ("clusterIP", "clusterIPs"),
@@ -38,7 +40,11 @@ ALLOCATED_SPEC = {
 
 
 def _without_tool_keys(values: Mapping[str, str] | None) -> dict[str, str]:
-    return {key: value for key, value in (values or {}).items() if not key.startswith(TOOL_PREFIXES)}
+    return {
+        key: value
+        for key, value in (values or {}).items()
+        if not key.startswith(TOOL_PREFIXES) and key not in SERVER_LABELS
+    }
 
 
 def normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,3 +120,23 @@ def compare(source: Iterable[Mapping[str, Any]], restored: Iterable[Mapping[str,
         if not found:
             result.equal += 1
     return result
+
+
+def compare_namespaces(
+    pairs: Iterable[tuple[str, Iterable[Mapping[str, Any]], Iterable[Mapping[str, Any]]]],
+) -> Comparison:
+    """Compare several namespaces at once: ``(source namespace, source objects, restored objects)``.
+
+    Names in the result are ``<source namespace>/<name>``, so one report covers every namespace.
+    """
+    total = Comparison()
+    for namespace, source, restored in pairs:
+        part = compare(source, restored)
+        total.compared += part.compared
+        total.equal += part.equal
+        total.missing += [(kind, f"{namespace}/{name}") for kind, name in part.missing]
+        total.unexpected += [(kind, f"{namespace}/{name}") for kind, name in part.unexpected]
+        total.differences += [
+            Difference(d.kind, f"{namespace}/{d.name}", d.path, d.source, d.restored) for d in part.differences
+        ]
+    return total

@@ -38,6 +38,9 @@ class DrillResult:
     immutability: dict[str, str] = field(default_factory=dict)  # check -> outcome
     rpo_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
+    lock: str = ""  # object lock of the backup archive in the partner bucket (mode, retain-until)
+    restored_items: int | None = None  # what Velero reports it restored (derived objects included)
+    warnings: list[str] = field(default_factory=list)  # Velero's restore warnings
 
     @property
     def rto_seconds(self) -> float:
@@ -60,6 +63,8 @@ def _rows(result: DrillResult) -> list[tuple[str, str]]:
         ("backup", f"{result.backup_name} → location {result.location}"),
         ("restored from", f"read-only location {result.restore_location}"),
         ("namespaces", ", ".join(f"{src} → {dst}" for src, dst in sorted(result.namespaces.items()))),
+        ("object lock on the backup", result.lock or "-"),
+        ("items Velero restored", "-" if result.restored_items is None else str(result.restored_items)),
         ("objects compared", str(comparison.compared)),
         ("objects equal", str(comparison.equal)),
         ("missing after restore", str(len(comparison.missing))),
@@ -88,6 +93,8 @@ def to_markdown(result: DrillResult, chart: Path | None) -> str:
     lines += [f"- missing: {kind}/{name}" for kind, name in comparison.missing]
     lines += [f"- unexpected: {kind}/{name}" for kind, name in comparison.unexpected]
     lines += [f"- {difference}" for difference in comparison.differences]
+    if result.warnings:
+        lines += ["", "## Velero restore warnings", ""] + [f"- {warning}" for warning in result.warnings]
     if result.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
@@ -128,8 +135,15 @@ def to_html(result: DrillResult, chart: Path | None) -> str:
         "<ul>" + "".join(f"<li>{html.escape(d)}</li>" for d in differences) + "</ul>"
         if differences
         else "<p>None: every object came back equal.</p>",
-        "</body></html>",
     ]
+    if result.warnings:
+        parts += [
+            "<h2>Velero restore warnings</h2>",
+            "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings) + "</ul>",
+        ]
+    if result.notes:
+        parts += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>"]
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 

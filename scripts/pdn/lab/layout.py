@@ -25,6 +25,7 @@ PORT_OFFSETS = {
     "kube-scheduler": 4,
     "kwok": 5,
     "minio": 6,
+    "velero": 7,  # Velero server metrics (pdn.backup); the lab itself does not start it
 }
 
 

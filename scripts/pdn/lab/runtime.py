@@ -19,7 +19,7 @@ from pdn.lab import layout
 from pdn.lab.components import COMPONENTS, Component, components, prepare_site
 from pdn.lab.fake_nodes import site_nodes
 from pdn.lab.kubeapi import KubeApi
-from pdn.lab.processes import rss_bytes, running_pid, start, started_at, stop
+from pdn.lab.processes import ProcessSpec, rss_bytes, running_pid, start, started_at, stop
 from pdn.sites import Site, SiteModel, load_sites
 from pdn.toolchain import resolve
 
@@ -149,6 +149,14 @@ def down_site(site: Site, purge: bool, report: Report) -> list[str]:
     """Stop every component of ``site`` (reverse start order); ``purge`` also deletes its state."""
     stopped: list[str] = []
     parts = components(site, strict=False) if layout.site_dir(site.id).exists() else {}
+    # Add-ons other areas run against this site (e.g. pdn.backup's Velero server) stop first.
+    for pid_file in sorted(layout.run_dir(site.id).glob("*.pid")):
+        name = pid_file.stem
+        if name not in COMPONENTS:
+            addon = ProcessSpec(site.id, name, [], [], layout.run_dir(site.id), layout.log_dir(site.id))
+            if stop(addon):
+                stopped.append(name)
+                report(site.id, f"stopped {name}")
     for name in reversed(COMPONENTS):
         if name in parts and stop(parts[name].spec):
             stopped.append(name)
@@ -167,7 +175,7 @@ def down(site_ids: Iterable[str] = (), purge: bool = False, report: Report | Non
     with ThreadPoolExecutor(max_workers=len(sites)) as pool:
         stopped = dict(zip([s.id for s in sites], pool.map(lambda s: down_site(s, purge, say), sites), strict=True))
     if purge and not names:
-        for leftover in (layout.pulumi_backend_dir(), layout.pulumi_passphrase_file()):
+        for leftover in (layout.pulumi_backend_dir(), layout.pulumi_passphrase_file(), paths.lab_dir() / "stacks"):
             if leftover.is_dir():
                 shutil.rmtree(leftover)
             else:

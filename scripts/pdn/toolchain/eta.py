@@ -68,9 +68,9 @@ class BuildClock:
     def total(self) -> float:
         return sum(self.expected.values())
 
-    def start(self, unit: str) -> None:
+    def start(self, unit: str, now: float | None = None) -> None:
         with self._lock:
-            self._started[unit] = time.monotonic()
+            self._started[unit] = time.monotonic() if now is None else now
 
     def finish(self, unit: str) -> None:
         with self._lock:

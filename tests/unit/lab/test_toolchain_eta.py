@@ -29,9 +29,9 @@ def test_time_left_shrinks_as_units_run_and_finish() -> None:
     eta.record_time("b", 300.0)
     clock = eta.BuildClock(["a", "b"], workers=2)
     assert clock.seconds_left(now=0.0) == pytest.approx(200.0)  # 400 s of work on two builders
-    clock.start("a")
-    clock.start("b")
-    started = clock._started["a"]
+    started = 1000.0
+    clock.start("a", now=started)
+    clock.start("b", now=started)
     assert clock.done(now=started + 50) == pytest.approx(100.0)
     # a running unit never counts as more than 95 % done, however long it overruns
     assert clock.done(now=started + 10_000) == pytest.approx(0.95 * 400)
