@@ -28,6 +28,7 @@ T = TypeVar("T")
 TENANT_LABEL = "pdn.go.id/tenant"
 VELERO_NAMESPACE = "velero"
 FAILED_PHASES = {"Failed", "PartiallyFailed", "FailedValidation"}
+OWN_LOCATION_PREFIX = "to-"  # the site's ReadWrite locations (to-<partner>); from-<source> are partners' backups
 # A row of the hardening report's index.md: | [node](node.md) | role | index | warnings | ssh fail | ssh warn |
 REPORT_ROW = re.compile(r"^\|\s*\[(?P<node>[^\]]+)\]\([^)]*\)\s*\|\s*(?P<role>[^|]+?)\s*\|\s*(?P<index>[^|]+?)\s*\|")
 
@@ -114,7 +115,7 @@ def count_tenants(site: str) -> int:
 
 
 def backup_state(site: str, now: datetime) -> tuple[int, int, float | None]:
-    """Completed and failed Velero backups of ``site`` and the age of the newest completed one."""
+    """Completed and failed Velero backups ``site`` took itself, and the age of its newest completed one."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
@@ -125,10 +126,16 @@ def backup_state(site: str, now: datetime) -> tuple[int, int, float | None]:
         if error.status == 404:
             raise LookupError("Velero's Backup API is not installed in this cluster (no drill ran here)") from None
         raise
-    items = cast(dict[str, Any], listing)
+    return summarise_backups(cast(dict[str, Any], listing).get("items", []), now)
+
+
+def summarise_backups(items: list[dict[str, Any]], now: datetime) -> tuple[int, int, float | None]:
+    """(completed, failed, age of the newest completed) over the backups a site took itself."""
     completed: list[datetime] = []
     failed = 0
-    for item in items.get("items", []):
+    for item in items:
+        if not str((item.get("spec") or {}).get("storageLocation", "")).startswith(OWN_LOCATION_PREFIX):
+            continue  # a partner's backup, synced here from its bucket for restores: not this site's RPO
         status = item.get("status") or {}
         if status.get("phase") == "Completed" and status.get("completionTimestamp"):
             completed.append(datetime.fromisoformat(status["completionTimestamp"].replace("Z", "+00:00")))

@@ -67,3 +67,30 @@ def test_summary_written_atomically_as_json(tmp_path: Path) -> None:
     data = json.loads(target.read_text(encoding="utf-8"))
     assert data["sites"][0]["site"] == "ikn" and data["sites"][0]["tenants"] == 5
     assert not list(target.parent.glob("*.tmp"))
+
+
+def test_backups_count_only_what_the_site_took_itself() -> None:
+    from datetime import UTC, datetime
+
+    from pdn.upsummary import summarise_backups
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    items = [
+        {
+            "spec": {"storageLocation": "to-batam"},
+            "status": {"phase": "Completed", "completionTimestamp": "2026-11-28T11:50:00Z"},
+        },
+        {
+            "spec": {"storageLocation": "to-ikn"},
+            "status": {"phase": "Completed", "completionTimestamp": "2026-11-28T11:00:00Z"},
+        },
+        {"spec": {"storageLocation": "to-batam"}, "status": {"phase": "PartiallyFailed"}},
+        {"spec": {"storageLocation": "to-batam"}, "status": {"phase": "InProgress"}},
+        # synced from a partner's bucket for restores: not this site's backup
+        {
+            "spec": {"storageLocation": "from-batam"},
+            "status": {"phase": "Completed", "completionTimestamp": "2026-11-28T11:59:00Z"},
+        },
+    ]
+    assert summarise_backups(items, now) == (2, 1, 600.0)
+    assert summarise_backups([], now) == (0, 0, None)
