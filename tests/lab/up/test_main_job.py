@@ -1,0 +1,120 @@
+"""A reduced main job, end to end: ``pdn up`` for one site, one node and a tiny inventory.
+
+It runs the very command the README gives (as a child process, nothing typed in between) on the
+session's lab, with its own node containers and output folder, then reads the results back from
+the lab itself rather than trusting the summary alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.config import Config
+from kubernetes import client, config
+
+from pdn.migrate.render import bucket_name
+
+SITE = "cikarang"  # wave 1 of the tiny inventory places a dozen apps here
+NAMESPACE = "pdnup"  # node containers of this test only
+PORT_BASE = "24600"
+
+
+@pytest.fixture(scope="module")
+def main_job(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    out = tmp_path_factory.mktemp("up")
+    env = {**os.environ, "PDN_OUT": str(out), "PDN_NODES_NAMESPACE": NAMESPACE, "PDN_NODES_PORT_BASE": PORT_BASE}
+    command = [
+        sys.executable,
+        "-c",
+        "from pdn.cli import main; main()",
+        "up",
+        "--site",
+        SITE,
+        "--nodes",
+        "1",
+        "--apps",
+        "100",
+    ]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
+        assert done.returncode == 0, f"pdn up failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        summary = json.loads((out / "up" / "summary.json").read_text(encoding="utf-8"))
+        yield out / "up", summary
+    finally:
+        subprocess.run(
+            [sys.executable, "-c", "from pdn.nodes import stop_nodes; stop_nodes()"], env=env, check=False, timeout=300
+        )
+
+
+def _site(summary: dict[str, Any]) -> dict[str, Any]:
+    [site] = [entry for entry in summary["sites"] if entry["site"] == SITE]
+    return site
+
+
+def test_every_step_ran(main_job: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = main_job
+    results = {step["step"]: step["result"] for step in summary["steps"]}
+    assert results == dict.fromkeys(
+        ("toolchain", "lab", "harden", "harden-report", "plan", "stacks", "migrate", "drill"), "done"
+    )
+
+
+def test_node_hardened_and_scored(main_job: tuple[Path, dict[str, Any]]) -> None:
+    out, summary = main_job
+    site = _site(summary)
+    assert site["nodes_running"] == 1
+    [node] = site["nodes"]
+    assert node["lynis_index"] is not None and node["lynis_index"] >= 80, node
+    assert (out / "harden" / f"{node['node']}.html").is_file()
+
+
+def test_tenants_deployed_by_the_stack(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:
+    _, summary = main_job
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig_path(SITE))))
+    namespaces = api.list_namespace(label_selector="pdn.go.id/tenant").items
+    assert namespaces and _site(summary)["tenants"] == len(namespaces)
+
+
+def test_first_wave_applied_and_copied(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:
+    out, summary = main_job
+    site = _site(summary)
+    assert site["apps_wave_one"] >= 1
+    assert site["apps_migrated"] == site["apps_wave_one"]
+    with (out / "migrate" / "plan.csv").open(encoding="utf-8") as handle:
+        app = next(row["app_id"] for row in csv.DictReader(handle) if row["wave"] == "1" and row["site"] == SITE)
+    namespaces = {
+        document["metadata"]["namespace"]
+        for path in (out / "migrate" / "manifests" / app).rglob("*.yaml")
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if document and document.get("metadata", {}).get("namespace")
+    }
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig_path(SITE))))
+    assert namespaces and all(api.read_namespace(name) for name in namespaces)
+    access, secret = lab.s3_credentials(SITE)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=lab.s3_endpoint(SITE),
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name=lab.s3_region(SITE),
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    assert s3.list_objects_v2(Bucket=bucket_name(app)).get("KeyCount", 0) >= 2
+
+
+def test_drill_ran_and_backup_is_fresh(main_job: tuple[Path, dict[str, Any]]) -> None:
+    out, summary = main_job
+    site = _site(summary)
+    assert site["backups_completed"] and site["backups_completed"] >= 1
+    assert site["last_backup_age_seconds"] is not None
+    assert list((out / "drill").rglob("*.html")), "no drill report"
