@@ -7,13 +7,18 @@ import pytest
 TIERS = ("unit", "lab", "nodes", "vm")
 
 
+def _below_tests(item: pytest.Item) -> tuple[str, ...]:
+    """The item's path parts below ``tests/``: ("lab", "backup", "test_drill_lab.py") and so on."""
+    parts = item.path.parts
+    return parts[parts.index("tests") + 1 :] if "tests" in parts else ()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     _order_lab_areas(items)
     for item in items:
-        parts = item.path.parts
-        for tier in TIERS:
-            if "tests" in parts and tier in parts[parts.index("tests") + 1 : parts.index("tests") + 2]:
-                item.add_marker(getattr(pytest.mark, tier))
+        below = _below_tests(item)
+        if below and below[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, below[0]))
 
 
 # Lab-tier areas run in this order on the one shared lab. The drill (tests/lab/backup) runs Velero
@@ -25,11 +30,8 @@ LAB_AREA_ORDER = ("lab", "migrate", "stacks", "backup", "up")
 
 def _lab_area(item: pytest.Item) -> str | None:
     """``backup`` for tests/lab/backup/...; None outside the lab tier."""
-    parts = item.path.parts
-    index = parts.index("tests") if "tests" in parts else -1
-    if index < 0 or len(parts) <= index + 3 or parts[index + 1] != "lab":
-        return None
-    return parts[index + 2]
+    below = _below_tests(item)
+    return below[1] if len(below) > 2 and below[0] == "lab" else None
 
 
 def _lab_area_rank(item: pytest.Item) -> int:
