@@ -34,6 +34,10 @@ def _prepare(tiers: list[str]) -> None:
         from pdn.nodes import ensure_image
 
         ensure_image()
+    if "vm" in tiers:
+        from pdn.vm.image import ensure_image as ensure_vm_image
+
+        ensure_vm_image()
 
 
 def test_command(
@@ -41,7 +45,7 @@ def test_command(
         list(TIERS), "--tier", "-t", help="Tier(s) to run: unit, lab, nodes, vm. Default: all."
     ),
     keyword: str = typer.Option(None, "-k", help="Only tests matching this pytest -k expression."),
-    prepare: bool = typer.Option(True, help="Build the toolchain and node image the tiers need first."),
+    prepare: bool = typer.Option(True, help="Build the toolchain, node image and VM image the tiers need first."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the test tiers (all by default), preparing the toolchain and node image first."""

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from pdn.console import console
 from pdn.errors import InputError, PdnError
+from pdn.harden.engine import engine_env
 from pdn.harden.inventory import write_site_inventory
 from pdn.harden.report import NodeReport, judge, write_reports
 from pdn.harden.runner import PlaybookRun, run_playbook
@@ -58,6 +59,9 @@ def harden(
     extra_vars: list[str] = typer.Option([], "--extra-vars", "-e", help="Extra variables, as for ansible-playbook."),
     playbook: str = typer.Option("harden.yml", "--playbook", help="harden.yml, verify.yml or site.yml."),
     limit: str | None = typer.Option(None, "--limit", "-l", help="Ansible host pattern (overrides --site)."),
+    engine: str = typer.Option(
+        "ansible", "--engine", help="ansible (a fresh Python per task) or mitogen (one per host: slow hosts, VMs)."
+    ),
 ) -> None:
     """Harden the nodes (default: every running lab node) with playbooks/harden.yml."""
     if ctx.invoked_subcommand is not None:
@@ -65,10 +69,11 @@ def harden(
     _check_site(site)
     if playbook not in {"harden.yml", "verify.yml", "site.yml"}:
         raise InputError(f"unknown playbook {playbook!r}; use harden.yml, verify.yml or site.yml")
+    engine_env(engine)  # an unknown engine or a missing Mitogen fails before anything runs
     path = inventory if inventory is not None else lab_inventory()
     run = run_playbook(
         path, playbook, check=check, diff=diff, tags=tags, skip_tags=skip_tags,
-        limit=limit or (site_group(site) if site else None), extra_vars=extra_vars,
+        limit=limit or (site_group(site) if site else None), extra_vars=extra_vars, engine=engine,
     )  # fmt: skip
     print_recap(run)
     if not run.ok:

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pdn.console import console
 from pdn.errors import PdnError, ToolMissingError
+from pdn.harden.engine import engine_env
 from pdn.paths import out_dir, repo_root
 
 RECAP = re.compile(
@@ -95,8 +96,13 @@ def run_playbook(
     extra_vars: Sequence[str] = (),
     label: str = "harden",
     quiet: bool = False,
+    engine: str = "ansible",
 ) -> PlaybookRun:
-    """Run ``playbook`` against ``inventory``; never raises on a failed play (see ``PlaybookRun.ok``)."""
+    """Run ``playbook`` against ``inventory``; never raises on a failed play (see ``PlaybookRun.ok``).
+
+    ``engine`` is ``ansible`` (a fresh Python per task) or ``mitogen`` (one interpreter per host,
+    for slow hosts such as an emulated VM): see :mod:`pdn.harden.engine`.
+    """
     if not inventory.exists():
         raise PdnError(f"inventory {inventory} does not exist")
     command = [ansible_playbook(), "-i", str(inventory), str(playbooks_dir() / playbook)]
@@ -113,7 +119,7 @@ def run_playbook(
     for item in extra_vars:
         command += ["-e", item]
     env = {**os.environ, "ANSIBLE_CONFIG": str(playbooks_dir() / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-           "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+           "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1", **engine_env(engine)}  # fmt: skip
     log = out_dir() / "harden" / f"{label}-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

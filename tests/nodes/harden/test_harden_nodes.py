@@ -172,6 +172,11 @@ def test_kernel_hardening_persists(hosts: dict[str, Any], role: str) -> None:
     assert effective_sysctl(host, "kernel.randomize_va_space") == "2"
     assert effective_sysctl(host, "net.ipv4.conf.all.accept_redirects") == "0"
     assert effective_sysctl(host, "fs.suid_dumpable") == "0"
+    assert "* hard core 0" in host.file("/etc/security/limits.d/60-pdn-core.conf").content_string
+    assert "ulimit -c 0" in host.file("/etc/profile.d/60-pdn-core.sh").content_string
+    # procps' vendor file of the same name sorts after ours and would set fs.protected_fifos = 1 at boot
+    assert "fs.protected_fifos = 2" in host.file("/etc/sysctl.d/99-protect-links.conf").content_string
+    assert host.run("bash -lc 'ulimit -c'").stdout.strip() == "0"
     assert "install cramfs /bin/false" in host.file("/etc/modprobe.d/60-pdn-hardening.conf").content_string
 
 
