@@ -2,8 +2,10 @@
 
 Usage: .venv/bin/python bench/migrate/copy_vs_rclone.py [--small N] [--small-kib K] [--big N] [--workers W]
 Starts a private MinIO (toolchain binary) on 127.0.0.1, writes the data set once, copies it with
-rclone (Debian package) into one bucket and with pdn into another, then runs `pdn migrate
-verify` (re-reads every object, SHA-256). One run each; ratio = rclone time / pdn time.
+rclone (Debian package) into one bucket and with pdn into another, and runs `pdn migrate
+verify` (re-reads every object, SHA-256) after pdn's copy. One run each; ratio = rclone time /
+pdn time. Dirty pages are flushed (sync) before each timed step so that one tool's write-back
+does not land in the other's time; --pdn-first swaps the order (run both orders).
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=4, help="64 MiB objects (multipart)")
     parser.add_argument("--workers", type=int, default=8, help="pdn --workers")
     parser.add_argument("--rclone-transfers", type=int, default=None, help="rclone --transfers [default: --workers]")
+    parser.add_argument("--pdn-first", action="store_true", help="run pdn copy + verify before rclone")
     args = parser.parse_args()
     if not shutil.which("rclone"):
         sys.exit("rclone is missing: apt-get install rclone")
+    load_before = os.getloadavg()[0]
     base = Path(tempfile.mkdtemp(prefix="pdn-copy-bench-"))
     source = base / "src"
     source.mkdir()
@@ -101,35 +105,31 @@ def main() -> None:
             "RCLONE_CONFIG_BENCH_REGION": "id-cikarang-1",
             "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
         }
-        cpu0 = _child_cpu()
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                "rclone",
-                "copy",
-                "--checksum",
-                "--transfers",
-                str(args.rclone_transfers or args.workers),
-                str(source),
-                "bench:rclone-bench",
-            ],
-            env=rclone_env,
-            check=True,
-        )
-        rclone_s = time.perf_counter() - start
-        cpu1 = _child_cpu()
         pdn_env = {**os.environ, "PDN_S3_ACCESS_KEY": access, "PDN_S3_SECRET_KEY": secret}
-        runner = [sys.executable, "-c", "from pdn.cli import main; main()", "migrate"]
+        runner = [sys.executable, "-c", "from pdn.cli import main; main()", "migrate"]  # what `pdn` runs
         common = ["--site", "cikarang", "--endpoint", url, "-o", str(base / "out"), "--workers", str(args.workers)]
-        start = time.perf_counter()
-        subprocess.run(
-            [*runner, "copy", "BENCH", "--source", str(source), *common], env=pdn_env, check=True, capture_output=True
-        )
-        copy_s = time.perf_counter() - start
-        cpu2 = _child_cpu()
-        start = time.perf_counter()
-        subprocess.run([*runner, "verify", "BENCH", *common], env=pdn_env, check=True, capture_output=True)
-        verify_s = time.perf_counter() - start
+        rclone_cmd = [
+            "rclone",
+            "copy",
+            "--checksum",
+            "--transfers",
+            str(args.rclone_transfers or args.workers),
+            str(source),
+            "bench:rclone-bench",
+        ]
+        pdn_copy = [*runner, "copy", "BENCH", "--source", str(source), *common]
+        pdn_verify = [*runner, "verify", "BENCH", *common]
+        steps = [("pdn", pdn_copy, pdn_env), ("verify", pdn_verify, pdn_env), ("rclone", rclone_cmd, rclone_env)]
+        if not args.pdn_first:
+            steps = steps[2:] + steps[:2]
+        seconds: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        for name, command, env_of in steps:
+            os.sync()  # the previous step's dirty pages must not be written back during this one
+            cpu0, start = _child_cpu(), time.perf_counter()
+            subprocess.run(command, env=env_of, check=True, capture_output=name != "rclone")
+            seconds[name], cpu[name] = time.perf_counter() - start, _child_cpu() - cpu0
+        rclone_s, copy_s, verify_s = seconds["rclone"], seconds["pdn"], seconds["verify"]
     finally:
         minio.kill()
         minio.wait()
@@ -137,11 +137,14 @@ def main() -> None:
     mib = total / 2**20
     print(
         f"data: {args.small} x {args.small_kib} KiB + {args.big} x 64 MiB = {mib:.0f} MiB, "
-        f"pdn workers={args.workers}, rclone transfers={args.rclone_transfers or args.workers}"
+        f"pdn workers={args.workers}, rclone transfers={args.rclone_transfers or args.workers}, "
+        f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
     )
-    print(f"rclone copy --checksum      {rclone_s:6.1f} s  {mib / rclone_s:6.1f} MiB/s  client CPU {cpu1 - cpu0:.1f} s")
+    print(f"order: {' -> '.join(seconds)}")
+    rclone_line = f"{rclone_s:6.1f} s  {mib / rclone_s:6.1f} MiB/s  client CPU {cpu['rclone']:.1f} s"
+    print(f"rclone copy --checksum      {rclone_line}")
     print(
-        f"pdn migrate copy (SHA-256)  {copy_s:6.1f} s  {mib / copy_s:6.1f} MiB/s  client CPU {cpu2 - cpu1:.1f} s"
+        f"pdn migrate copy (SHA-256)  {copy_s:6.1f} s  {mib / copy_s:6.1f} MiB/s  client CPU {cpu['pdn']:.1f} s"
         f"  ratio {rclone_s / copy_s:.2f}"
     )
     print(

@@ -512,7 +512,6 @@ def copy_command(
     """Copy an app's data to its site's object store (parallel, multipart, SHA-256 ledger, resumable)."""
     from pdn.migrate import copy as stage
     from pdn.migrate.ledger import Ledger
-    from pdn.migrate.render import bucket_name
     from pdn.migrate.s3 import client, friendly_errors
 
     folder = _out(out)
@@ -523,7 +522,7 @@ def copy_command(
             raise
         target = _endpoint(site, endpoint, None, app_id, folder, anonymous=True)  # a dry run sends nothing
     src = _source(source, source_endpoint, source_credentials)
-    bucket = bucket or bucket_name(app_id)
+    bucket = bucket or ws.bucket_name(app_id)
     with (
         friendly_errors(f"copy {app_id}"),
         Ledger(folder / ws.COPY_LEDGERS / f"{app_id}.sqlite") as ledger,
@@ -567,7 +566,6 @@ def verify_command(
     from pdn.errors import PdnError
     from pdn.migrate import verify as stage
     from pdn.migrate.ledger import Ledger
-    from pdn.migrate.render import bucket_name
     from pdn.migrate.s3 import client, friendly_errors
 
     folder = _out(out)
@@ -581,7 +579,7 @@ def verify_command(
         task = bar.add_task(f"verify {app_id}", total=None)
         report = stage.verify(
             client(target, pool=workers * 2),
-            bucket or stored.get("bucket") or bucket_name(app_id),
+            bucket or stored.get("bucket") or ws.bucket_name(app_id),
             prefix or stored.get("prefix", ""),
             ledger,
             src,

@@ -1,9 +1,10 @@
 """The copy ledger: one SQLite file per app, one row per object, SHA-256 of every object.
 
 Rows move ``pending`` -> ``copied`` -> ``verified`` (or ``mismatch``). A row is marked copied
-only after the target store confirmed the whole object, and every change is committed at once
-(WAL journal), so killing ``copy`` at any moment loses at most the objects in flight, which the
-next run copies again.
+only after the target store confirmed the whole object. Confirmations are committed in small
+batches (WAL journal; at least once a second and always on exit or error), so killing ``copy``
+at any moment loses at most the objects in flight and the last second of confirmations, which
+the next run copies again: a row never says ``copied`` for an object the store did not confirm.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fcntl
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -74,8 +76,20 @@ class Ledger:
         if self._lock is not None:
             self._lock.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One explicit transaction: the connection is in autocommit mode, where ``executemany``
+        would otherwise commit (and sync the WAL) once per row."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def set_meta(self, **values: str) -> None:
-        with self.db:
+        with self._transaction():
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
 
     def meta(self) -> dict[str, str]:
@@ -100,7 +114,7 @@ class Ledger:
     def upsert_pending(self, items: list[tuple[str, int, str]]) -> None:
         """Record source objects that are new or changed since the last run."""
         now = time.time()
-        with self.db:
+        with self._transaction():
             self.db.executemany(
                 "INSERT INTO objects (key, size, identity, state, updated) VALUES (?, ?, ?, 'pending', ?) "
                 "ON CONFLICT(key) DO UPDATE SET size = excluded.size, identity = excluded.identity, "
@@ -110,15 +124,38 @@ class Ledger:
             )
 
     def mark_copied(self, key: str, sha256: str, etag: str) -> None:
-        with self.db:
+        with self._transaction():
             self.db.execute(
                 "UPDATE objects SET sha256 = ?, state = 'copied', target_etag = ?, verified_sha256 = NULL, "
                 "updated = ? WHERE key = ?",
                 (sha256, etag, time.time(), key),
             )
 
+    def mark_copied_many(self, rows: list[tuple[str, str, str]]) -> None:
+        """``(key, sha256, etag)`` rows, all in one transaction (one commit for many objects)."""
+        if not rows:
+            return
+        now = time.time()
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE objects SET sha256 = ?, state = 'copied', target_etag = ?, verified_sha256 = NULL, "
+                "updated = ? WHERE key = ?",
+                [(sha256, etag, now, key) for key, sha256, etag in rows],
+            )
+
+    def mark_verified_many(self, rows: list[tuple[str, str, bool]]) -> None:
+        """``(key, sha256 read back, ok)`` rows, all in one transaction."""
+        if not rows:
+            return
+        now = time.time()
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE objects SET state = ?, verified_sha256 = ?, updated = ? WHERE key = ?",
+                [("verified" if ok else "mismatch", sha256, now, key) for key, sha256, ok in rows],
+            )
+
     def mark_verified(self, key: str, sha256: str, ok: bool) -> None:
-        with self.db:
+        with self._transaction():
             self.db.execute(
                 "UPDATE objects SET state = ?, verified_sha256 = ?, updated = ? WHERE key = ?",
                 ("verified" if ok else "mismatch", sha256, time.time(), key),

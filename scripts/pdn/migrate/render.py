@@ -21,7 +21,7 @@ from pdn.errors import InputError
 from pdn.migrate.placement import app_vcpu
 from pdn.migrate.runbook import environment
 from pdn.migrate.schema import App
-from pdn.migrate.workspace import MANIFESTS, atomic_write
+from pdn.migrate.workspace import MANIFESTS, atomic_write, bucket_name
 from pdn.sites.model import SiteModel, slug
 
 DATABASES = re.compile(r"^(mysql|mariadb|postgresql|postgres|oracle|sqlserver|mongodb|firebird|access)\b")
@@ -83,10 +83,6 @@ def context(
         "bucket": bucket_name(app.app_id),
         "dependency_namespaces": sorted({namespaces[d] for d in app.depends_on if d in namespaces} - {own}),
     }
-
-
-def bucket_name(app_id: str) -> str:
-    return f"mig-{slug(app_id)}"[:63]
 
 
 def render_app(ctx: Mapping[str, Any]) -> dict[str, str]:

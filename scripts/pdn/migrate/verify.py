@@ -7,13 +7,17 @@ source that the ledger does not know (never copied) are reported as missing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from pdn.migrate.ledger import Entry, Ledger
-from pdn.migrate.s3 import Source, sha256_of
+from pdn.migrate.s3 import DirectS3, Source
+
+FLUSH_ROWS = 256  # results per ledger commit, or at least once a second
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -25,16 +29,16 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
 
 
-def _check(s3: Any, bucket: str, prefix: str, entry: Entry) -> tuple[Entry, str, int]:
+def _check(direct: DirectS3, bucket: str, prefix: str, entry: Entry) -> tuple[Entry, str, int]:
     from botocore.exceptions import ClientError
 
     key = f"{prefix.rstrip('/')}/{entry.key}" if prefix else entry.key
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        digest, size = direct.sha256_of_object(bucket, key)
     except ClientError as error:
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+            raise
         return entry, f"absent ({error.response.get('Error', {}).get('Code', '?')})", 0
-    with body:
-        digest, size = sha256_of(body)
     return entry, digest, size
 
 
@@ -57,16 +61,27 @@ def verify(
     report.missing += sorted(e.key for e in entries if e.state == "pending" and e.key not in report.missing)
     if total:
         total(sum(e.size for e in checkable))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pdn-verify") as pool:
-        for entry, digest, size in pool.map(lambda e: _check(s3, bucket, prefix, e), checkable):
-            ok = digest == entry.sha256 and size == entry.size
-            ledger.mark_verified(entry.key, digest, ok)
-            report.checked += 1
-            report.bytes += size
-            if ok:
-                report.ok += 1
-            else:
-                report.mismatched.append(entry.key)
-            if progress:
-                progress(entry.size)
+    direct = DirectS3.for_client(s3)
+    rows: list[tuple[str, str, bool]] = []
+    flushed = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pdn-verify") as pool:
+            for entry, digest, size in pool.map(lambda e: _check(direct, bucket, prefix, e), checkable):
+                ok = digest == entry.sha256 and size == entry.size
+                rows.append((entry.key, digest, ok))
+                report.checked += 1
+                report.bytes += size
+                if ok:
+                    report.ok += 1
+                else:
+                    report.mismatched.append(entry.key)
+                if progress:
+                    progress(entry.size)
+                if len(rows) >= FLUSH_ROWS or time.monotonic() - flushed >= FLUSH_SECONDS:
+                    ledger.mark_verified_many(rows)
+                    rows.clear()
+                    flushed = time.monotonic()
+    finally:
+        ledger.mark_verified_many(rows)
+        direct.close()
     return report

@@ -94,3 +94,11 @@ def guard_output(out: Path, inputs: Iterable[Path]) -> None:
             CHART,
         }:
             raise InputError(f"output folder {out} would overwrite input {item}", hint="choose another --out")
+
+
+def bucket_name(app_id: str) -> str:
+    """The target bucket of an app's data (``mig-<slug>``). Here and not in ``render`` so that
+    ``copy`` and ``verify`` do not import the template engine to name a bucket."""
+    from pdn.sites.model import slug
+
+    return f"mig-{slug(app_id)}"[:63]

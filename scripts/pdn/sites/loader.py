@@ -19,6 +19,10 @@ from pdn import paths
 from pdn.errors import InputError
 from pdn.sites.model import SiteModel
 
+# libyaml when PyYAML has it: the same documents and marks as the pure-Python loader, ~10x faster
+# (every command that needs the site model parses stacks/sites.yaml first).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -117,8 +121,8 @@ def _referential_problems(model: SiteModel, path: Path, tree: yaml.Node | None) 
 def parse_sites(text: str, path: Path) -> SiteModel:
     """Parse and validate site-model text; ``path`` is only used in messages."""
     try:
-        tree = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        tree = yaml.compose(text, Loader=SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # a safe loader (libyaml's when present)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
