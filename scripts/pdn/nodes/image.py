@@ -106,8 +106,13 @@ def recipe() -> dict[str, object]:
     }
 
 
+def recipe_digest(content: dict[str, object]) -> str:
+    """Short, stable digest of an image recipe (the node image's tag, the VM image's cache folder)."""
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def recipe_hash() -> str:
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:12]
+    return recipe_digest(recipe())
 
 
 def image_tag() -> str:

@@ -14,7 +14,6 @@ without needing a partitioning tool on the host.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +24,8 @@ from pathlib import Path
 
 from pdn.console import console
 from pdn.errors import PdnError
-from pdn.nodes.image import BASE_PACKAGES, HARDENING_PACKAGES, MIRROR, SUITE
+from pdn.nodes.image import BASE_PACKAGES, HARDENING_PACKAGES, MIRROR, SUITE, recipe_digest
+from pdn.nodes.image import recipe as node_recipe
 from pdn.nodes.podman import require
 from pdn.paths import cache_dir
 
@@ -103,19 +103,21 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 
 
 def recipe() -> dict[str, object]:
-    """Everything that decides the image's content; its hash names the cache folder."""
+    """Everything that decides the image's content; its hash names the cache folder.
+
+    The node image's recipe (suite, mirror, recipe version) with the VM's packages, setup script
+    and disk layout instead of the container's.
+    """
     return {
-        "suite": SUITE,
-        "mirror": MIRROR,
+        **node_recipe(),
         "packages": sorted(BASE_PACKAGES + HARDENING_PACKAGES + VM_PACKAGES),
         "setup": SETUP_SCRIPT,
         "filesystems": [fs.__dict__ for fs in FILESYSTEMS],
-        "version": 1,
     }
 
 
 def recipe_hash() -> str:
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:12]
+    return recipe_digest(recipe())
 
 
 @dataclass(frozen=True)
