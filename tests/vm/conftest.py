@@ -48,41 +48,36 @@ def vm_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmRun]:
     _need("qemu-system-x86_64", "qemu-system-x86")
     _need("qemu-img", "qemu-utils")
     _need("debootstrap", "debootstrap")
-    saved = {key: os.environ.get(key) for key in ("PDN_VM_NAME", "PDN_VM_PORT")}
-    os.environ["PDN_VM_NAME"] = NAME
-    os.environ["PDN_VM_PORT"] = PORT
-    from pdn.harden.runner import run_playbook
-    from pdn.vm.inventory import write_inventory
-    from pdn.vm.machine import ssh, start_vm, stop_vm, wait_for_ssh
-    from pdn.vm.oscap import evaluate
+    with pytest.MonkeyPatch.context() as env:  # the tier's own names and ports, restored afterwards
+        env.setenv("PDN_VM_NAME", NAME)
+        env.setenv("PDN_VM_PORT", PORT)
+        from pdn.harden.runner import run_playbook
+        from pdn.vm.inventory import write_inventory
+        from pdn.vm.machine import ssh, start_vm, stop_vm, wait_for_ssh
+        from pdn.vm.oscap import evaluate
 
-    tmp = tmp_path_factory.mktemp("vm")
-    stop_vm()
-    try:
-        vm = start_vm()
-        before = ssh(vm, PROBE).stdout.split()
-        inventory = write_inventory(vm, tmp / "inventory.yml")
-        harden = run_playbook(inventory, label="vm-harden", quiet=True, engine="mitogen")
-        assert harden.ok, f"hardening the VM failed, see {harden.log}"
-        # Everything persistent (sysctl.d, modules-load.d, modprobe.d, fstab, audit rules, nftables)
-        # must come back from disk after a reboot.
-        # AIDE's baseline (hashing the whole file system) cannot finish under emulation in this time;
-        # stop it so that shutdown does not wait 90 s for it (the next run starts it again).
-        ssh(vm, "sudo pkill -x aide; sudo systemctl reboot", check=False, timeout=60)
-        started = time.monotonic()
-        time.sleep(5)
-        wait_for_ssh(vm, timeout=600)
-        reboot_seconds = time.monotonic() - started
-        scan = evaluate(vm, tmp, label="after")
-        yield VmRun(vm, inventory, harden, scan, before, reboot_seconds, tmp)
-    finally:
-        if not os.environ.get("PDN_KEEP_VM"):
-            stop_vm()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        tmp = tmp_path_factory.mktemp("vm")
+        stop_vm()
+        try:
+            vm = start_vm()
+            before = ssh(vm, PROBE).stdout.split()
+            inventory = write_inventory(vm, tmp / "inventory.yml")
+            harden = run_playbook(inventory, label="vm-harden", quiet=True, engine="mitogen")
+            assert harden.ok, f"hardening the VM failed, see {harden.log}"
+            # Everything persistent (sysctl.d, modules-load.d, modprobe.d, fstab, audit rules, nftables)
+            # must come back from disk after a reboot.
+            # AIDE's baseline (hashing the whole file system) cannot finish under emulation in this time;
+            # stop it so that shutdown does not wait 90 s for it (the next run starts it again).
+            ssh(vm, "sudo pkill -x aide; sudo systemctl reboot", check=False, timeout=60)
+            started = time.monotonic()
+            time.sleep(5)
+            wait_for_ssh(vm, timeout=600)
+            reboot_seconds = time.monotonic() - started
+            scan = evaluate(vm, tmp, label="after")
+            yield VmRun(vm, inventory, harden, scan, before, reboot_seconds, tmp)
+        finally:
+            if not os.environ.get("PDN_KEEP_VM"):
+                stop_vm()
 
 
 @pytest.fixture(scope="session")

@@ -61,52 +61,48 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     for tool in ("podman", "debootstrap"):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None:
             pytest.skip(f"{tool} is not installed (apt-get install podman debootstrap)")
-    saved = {key: os.environ.get(key) for key in ("PDN_NODES_NAMESPACE", "PDN_NODES_PORT_BASE")}
-    os.environ["PDN_NODES_NAMESPACE"] = NAMESPACE
-    os.environ["PDN_NODES_PORT_BASE"] = PORT_BASE
-    from pdn.harden.runner import run_playbook
-    from pdn.nodes import list_nodes, start_nodes, stop_nodes
-    from pdn.nodes.inventory import inventory_data
-    from pdn.nodes.runtime import known_hosts_path, ssh_key_path
+    with pytest.MonkeyPatch.context() as env:  # the tier's own names and ports, restored afterwards
+        env.setenv("PDN_NODES_NAMESPACE", NAMESPACE)
+        env.setenv("PDN_NODES_PORT_BASE", PORT_BASE)
+        from pdn.harden.runner import run_playbook
+        from pdn.nodes import list_nodes, start_nodes, stop_nodes
+        from pdn.nodes.inventory import inventory_data
+        from pdn.nodes.runtime import known_hosts_path, ssh_key_path
 
-    tmp = tmp_path_factory.mktemp("harden")
-    stop_nodes()
-    try:
-        nodes = start_nodes(SITE, 3)
-        one, three = nodes[0].name, nodes[2].name
-        kubelet = yaml.safe_dump(KUBELET_CONFIG)
-        _sh(
-            one,
-            f"mkdir -p /var/lib/kubelet && cat > /var/lib/kubelet/config.yaml <<'EOF'\n{kubelet}EOF\n"
-            "chmod 0644 /var/lib/kubelet/config.yaml && echo '/swapfile none swap sw 0 0' >> /etc/fstab && "
-            "nft add table ip pdn_kube_proxy_sim && nft add chain ip pdn_kube_proxy_sim KUBE-SERVICES",
-        )
-        data = inventory_data(list_nodes())
-        data["all"]["children"]["site_cikarang"]["hosts"][three].update(DISABLED_ON_NODE3)
-        inventory = tmp / "inventory.yml"
-        inventory.write_text(yaml.safe_dump(data))
-        ssh_config = tmp / "ssh_config"
-        ssh_config.write_text("".join(
-            f"Host {n.name}\n  HostName {n.host}\n  Port {n.port}\n  User {n.user}\n  IdentityFile {ssh_key_path()}\n"
-            f"  IdentitiesOnly yes\n  UserKnownHostsFile {known_hosts_path()}\n  StrictHostKeyChecking yes\n"
-            f"  BatchMode yes\n  ControlMaster auto\n  ControlPath /tmp/pdntest-%C\n  ControlPersist 120\n"
-            for n in nodes
-        ))  # fmt: skip
-        first = run_playbook(inventory, label="test-first", quiet=True)
-        assert first.ok, f"first run failed, see {first.log}"
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            second_f = pool.submit(run_playbook, inventory, label="test-second", quiet=True)
-            check_f = pool.submit(run_playbook, inventory, check=True, label="test-check", quiet=True)
-            second, check = second_f.result(), check_f.result()
-        yield Hardened(nodes, inventory, ssh_config, first, second, check, tmp)
-    finally:
-        if not os.environ.get("PDN_KEEP_NODES"):
-            stop_nodes()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        tmp = tmp_path_factory.mktemp("harden")
+        stop_nodes()
+        try:
+            nodes = start_nodes(SITE, 3)
+            one, three = nodes[0].name, nodes[2].name
+            kubelet = yaml.safe_dump(KUBELET_CONFIG)
+            _sh(
+                one,
+                f"mkdir -p /var/lib/kubelet && cat > /var/lib/kubelet/config.yaml <<'EOF'\n{kubelet}EOF\n"
+                "chmod 0644 /var/lib/kubelet/config.yaml && echo '/swapfile none swap sw 0 0' >> /etc/fstab && "
+                "nft add table ip pdn_kube_proxy_sim && nft add chain ip pdn_kube_proxy_sim KUBE-SERVICES",
+            )
+            data = inventory_data(list_nodes())
+            data["all"]["children"]["site_cikarang"]["hosts"][three].update(DISABLED_ON_NODE3)
+            inventory = tmp / "inventory.yml"
+            inventory.write_text(yaml.safe_dump(data))
+            ssh_config = tmp / "ssh_config"
+            ssh_config.write_text("".join(
+                f"Host {n.name}\n  HostName {n.host}\n  Port {n.port}\n  User {n.user}\n"
+                f"  IdentityFile {ssh_key_path()}\n"
+                f"  IdentitiesOnly yes\n  UserKnownHostsFile {known_hosts_path()}\n  StrictHostKeyChecking yes\n"
+                f"  BatchMode yes\n  ControlMaster auto\n  ControlPath /tmp/pdntest-%C\n  ControlPersist 120\n"
+                for n in nodes
+            ))  # fmt: skip
+            first = run_playbook(inventory, label="test-first", quiet=True)
+            assert first.ok, f"first run failed, see {first.log}"
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                second_f = pool.submit(run_playbook, inventory, label="test-second", quiet=True)
+                check_f = pool.submit(run_playbook, inventory, check=True, label="test-check", quiet=True)
+                second, check = second_f.result(), check_f.result()
+            yield Hardened(nodes, inventory, ssh_config, first, second, check, tmp)
+        finally:
+            if not os.environ.get("PDN_KEEP_NODES"):
+                stop_nodes()
 
 
 @pytest.fixture(scope="session")
