@@ -20,6 +20,7 @@ import time
 os.environ.setdefault("PDN_VM_NAME", "pdnbench-vm")
 os.environ.setdefault("PDN_VM_PORT", "25990")
 
+from pdn.harden.engine import ENGINES, Engine
 from pdn.harden.report import LynisResult, parse_lynis_report
 from pdn.harden.runner import run_playbook
 from pdn.paths import out_dir
@@ -43,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--lynis", action="store_true", help="also run Lynis before and after (slow)")
     parser.add_argument("--keep", action="store_true", help="leave the VM running")
-    parser.add_argument("--engine", default="mitogen", choices=["mitogen", "ansible"], help="see pdn.harden.engine")
+    parser.add_argument("--engine", default="mitogen", choices=ENGINES, help="see pdn.harden.engine")
     args = parser.parse_args()
 
     folder = out_dir() / "bench" / "vm"
@@ -60,7 +61,8 @@ def main() -> None:
         fresh, seconds = lynis(vm)
         result |= {"lynis_fresh": fresh.hardening_index, "lynis_seconds": seconds}
     inventory = write_inventory(vm, folder / "inventory.yml")
-    harden = run_playbook(inventory, label="bench-vm", engine=args.engine)
+    engine: Engine = next(name for name in ENGINES if name == args.engine)  # argparse checked it
+    harden = run_playbook(inventory, label="bench-vm", engine=engine)
     result |= {
         "engine": args.engine,
         "harden_ok": harden.ok,

@@ -15,6 +15,7 @@ from typing import Any
 
 from pdn.errors import PdnError
 from pdn.lab import endpoints
+from pdn.s3client import s3_client
 
 PREFIX = "velero"
 
@@ -26,24 +27,15 @@ def bucket_name(source_site: str) -> str:
 
 def client(site_id: str, fast: bool = False) -> Any:
     """boto3 S3 client for the site's lab MinIO; ``fast`` fails within seconds when it is down."""
-    import boto3
-    from botocore.config import Config
-
     access, secret = endpoints.s3_credentials(site_id)
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoints.s3_endpoint(site_id),
-        region_name=endpoints.s3_region(site_id),
-        aws_access_key_id=access,
-        aws_secret_access_key=secret,
-        config=Config(
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"},
-            connect_timeout=2 if fast else 10,
-            read_timeout=5 if fast else 60,
-            retries={"max_attempts": 1 if fast else 4, "mode": "standard"},
-        ),
+    return s3_client(
+        endpoints.s3_endpoint(site_id),
+        endpoints.s3_region(site_id),
+        access,
+        secret,
+        attempts=1 if fast else 4,
+        connect_timeout=2 if fast else 10,
+        read_timeout=5 if fast else 60,
     )
 
 

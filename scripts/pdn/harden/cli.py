@@ -10,7 +10,7 @@ from rich.table import Table
 
 from pdn.console import console
 from pdn.errors import InputError, PdnError
-from pdn.harden.engine import engine_env
+from pdn.harden.engine import Engine, engine_env
 from pdn.harden.inventory import write_site_inventory
 from pdn.harden.report import NodeReport, judge, write_reports
 from pdn.harden.runner import PlaybookRun, run_playbook
@@ -59,7 +59,7 @@ def harden(
     extra_vars: list[str] = typer.Option([], "--extra-vars", "-e", help="Extra variables, as for ansible-playbook."),
     playbook: str = typer.Option("harden.yml", "--playbook", help="harden.yml, verify.yml or site.yml."),
     limit: str | None = typer.Option(None, "--limit", "-l", help="Ansible host pattern (overrides --site)."),
-    engine: str = typer.Option(
+    engine: Engine = typer.Option(
         "ansible", "--engine", help="ansible (a fresh Python per task) or mitogen (one per host: slow hosts, VMs)."
     ),
 ) -> None:

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pdn.console import console
 from pdn.errors import PdnError, ToolMissingError
-from pdn.harden.engine import engine_env
+from pdn.harden.engine import Engine, engine_env
 from pdn.paths import out_dir, repo_root
 
 RECAP = re.compile(
@@ -96,7 +96,7 @@ def run_playbook(
     extra_vars: Sequence[str] = (),
     label: str = "harden",
     quiet: bool = False,
-    engine: str = "ansible",
+    engine: Engine = "ansible",
 ) -> PlaybookRun:
     """Run ``playbook`` against ``inventory``; never raises on a failed play (see ``PlaybookRun.ok``).
 

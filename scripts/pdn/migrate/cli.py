@@ -512,7 +512,7 @@ def copy_command(
     """Copy an app's data to its site's object store (parallel, multipart, SHA-256 ledger, resumable)."""
     from pdn.migrate import copy as stage
     from pdn.migrate.ledger import Ledger
-    from pdn.migrate.s3 import client, friendly_errors
+    from pdn.migrate.s3 import DirectS3, friendly_errors, tls_verify
 
     folder = _out(out)
     try:
@@ -526,11 +526,12 @@ def copy_command(
     with (
         friendly_errors(f"copy {app_id}"),
         Ledger(folder / ws.COPY_LEDGERS / f"{app_id}.sqlite") as ledger,
+        DirectS3(target, verify=tls_verify()) as store,
         _progress() as bar,
     ):
         task = bar.add_task(f"copy {app_id} → {bucket}", total=None)
         report = stage.copy(
-            client(target, pool=workers * 5),
+            store,
             src,
             bucket,
             prefix,
@@ -566,7 +567,7 @@ def verify_command(
     from pdn.errors import PdnError
     from pdn.migrate import verify as stage
     from pdn.migrate.ledger import Ledger
-    from pdn.migrate.s3 import client, friendly_errors
+    from pdn.migrate.s3 import DirectS3, friendly_errors, tls_verify
 
     folder = _out(out)
     ledger_file = folder / ws.COPY_LEDGERS / f"{app_id}.sqlite"
@@ -574,11 +575,16 @@ def verify_command(
         raise InputError(f"no copy ledger for {app_id} in {folder}", hint="run `pdn migrate copy` first")
     target = _endpoint(site, endpoint, credentials, app_id, folder)
     src = _source(source, source_endpoint, source_credentials) if source else None
-    with friendly_errors(f"verify {app_id}"), Ledger(ledger_file) as ledger, _progress() as bar:
+    with (
+        friendly_errors(f"verify {app_id}"),
+        Ledger(ledger_file) as ledger,
+        DirectS3(target, verify=tls_verify()) as store,
+        _progress() as bar,
+    ):
         stored = ledger.meta()
         task = bar.add_task(f"verify {app_id}", total=None)
         report = stage.verify(
-            client(target, pool=workers * 2),
+            store,
             bucket or stored.get("bucket") or ws.bucket_name(app_id),
             prefix or stored.get("prefix", ""),
             ledger,

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from pdn.errors import InputError, PdnError
 from pdn.migrate.ledger import Entry, Ledger
-from pdn.migrate.s3 import META_SHA, DirectorySource, DirectS3, Source, SourceObject, ensure_bucket, sha256_of
+from pdn.migrate.s3 import META_SHA, DirectorySource, DirectS3, Source, SourceObject, sha256_of
 
 PART = 16 * 1024 * 1024
 SMALL = PART  # up to this size: one PUT from memory; above: multipart in PART pieces
@@ -66,14 +66,11 @@ def plan_work(source: Source, ledger: Ledger) -> tuple[list[SourceObject], CopyR
     return todo, report, known
 
 
-def abort_stale_uploads(s3: Any, bucket: str, prefix: str) -> int:
-    count = 0
-    paginator = s3.get_paginator("list_multipart_uploads")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for upload in page.get("Uploads", []) or []:
-            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-            count += 1
-    return count
+def abort_stale_uploads(target: DirectS3, bucket: str, prefix: str) -> int:
+    stale = list(target.uploads(bucket, prefix))
+    for key, upload_id in stale:
+        target.abort_upload(bucket, key, upload_id)
+    return len(stale)
 
 
 def _target_key(prefix: str, key: str) -> str:
@@ -91,15 +88,15 @@ class Copier:
     instead of leaving an object that does not match its recorded SHA-256.
     """
 
-    def __init__(self, s3: Any, source: Source, bucket: str, prefix: str, part_threads: int = PARTS_IN_FLIGHT) -> None:
-        self.s3, self.source, self.bucket, self.prefix = s3, source, bucket, prefix
-        self.direct = DirectS3.for_client(s3)
+    def __init__(
+        self, target: DirectS3, source: Source, bucket: str, prefix: str, part_threads: int = PARTS_IN_FLIGHT
+    ) -> None:
+        self.direct, self.source, self.bucket, self.prefix = target, source, bucket, prefix
         self.parts = ThreadPoolExecutor(max_workers=part_threads, thread_name_prefix="pdn-part")
         self.slots = threading.BoundedSemaphore(part_threads)  # bounds part buffers: memory
 
     def close(self) -> None:
         self.parts.shutdown(wait=True, cancel_futures=True)
-        self.direct.close()
 
     def copy_one(self, item: SourceObject) -> tuple[str, str]:
         """Copy one object; returns (sha256, etag). Raises when the source changed meanwhile."""
@@ -113,10 +110,10 @@ class Copier:
             return digest, self.direct.put(self.bucket, key, data, digest, {META_SHA: digest})
         with self._seekable(item) as (handle, digest):
             self._multipart(item, key, handle, digest)
-        head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        if int(head["ContentLength"]) != item.size:
-            raise RuntimeError(f"{item.key}: target has {head['ContentLength']} bytes, source {item.size}")
-        return digest, str(head.get("ETag", "")).strip('"')
+        size, etag = self.direct.head(self.bucket, key)
+        if size != item.size:
+            raise RuntimeError(f"{item.key}: target has {size} bytes, source {item.size}")
+        return digest, etag
 
     @contextmanager
     def _seekable(self, item: SourceObject) -> Iterator[tuple[IO[bytes], str]]:
@@ -138,8 +135,7 @@ class Copier:
             yield spool, hasher.hexdigest()
 
     def _multipart(self, item: SourceObject, key: str, handle: IO[bytes], digest: str) -> None:
-        upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata={META_SHA: digest})
-        upload_id = str(upload["UploadId"])
+        upload_id = self.direct.create_upload(self.bucket, key, {META_SHA: digest})
         futures: list[Future[str]] = []
         try:
             again = hashlib.sha256()
@@ -164,23 +160,18 @@ class Copier:
             etags = [future.result() for future in futures]
             if sent != item.size or again.hexdigest() != digest:
                 raise RuntimeError(f"{item.key} changed while copying (SHA-256 or size differs between reads)")
-            self.s3.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, 1)]},
-            )
+            self.direct.complete_upload(self.bucket, key, upload_id, etags)
         except BaseException:
             for future in futures:
                 future.cancel()
             wait(futures)
             with suppress(Exception):  # best effort; the next run aborts stale uploads anyway
-                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                self.direct.abort_upload(self.bucket, key, upload_id)
             raise
 
 
 def copy(
-    s3: Any,
+    target: DirectS3,
     source: Source,
     bucket: str,
     prefix: str,
@@ -190,11 +181,12 @@ def copy(
     progress: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
 ) -> CopyReport:
-    target = f"{s3.meta.endpoint_url}/{bucket}/{prefix}"
+    """Copy what the ledger does not yet have from ``source`` to ``bucket``/``prefix`` on ``target``."""
+    destination = f"{target.base}/{bucket}/{prefix}"
     recorded = ledger.meta().get("target")
-    if recorded and recorded != target:
+    if recorded and recorded != destination:
         raise InputError(
-            f"ledger {ledger.path} records copies to {recorded}, not {target}",
+            f"ledger {ledger.path} records copies to {recorded}, not {destination}",
             hint="use another --out for another target, or remove that ledger to start over",
         )
     todo, report, known = plan_work(source, ledger)
@@ -205,9 +197,9 @@ def copy(
         report.copied = len(todo)
         report.copied_bytes = sum(item.size for item in todo)
         return report
-    ensure_bucket(s3, bucket)
-    report.aborted_uploads = abort_stale_uploads(s3, bucket, prefix)
-    ledger.set_meta(source=source.description, bucket=bucket, prefix=prefix, target=target)
+    target.ensure_bucket(bucket)
+    report.aborted_uploads = abort_stale_uploads(target, bucket, prefix)
+    ledger.set_meta(source=source.description, bucket=bucket, prefix=prefix, target=destination)
     ledger.upsert_pending(
         [
             (item.key, item.size, item.identity)
@@ -220,12 +212,12 @@ def copy(
     )
     # The GIL switch interval stays at Python's 5 ms: 0.5 ms gave no measurable wall-time gain
     # and about 5 % more client CPU (docs/benchmarks.md).
-    _copy_all(s3, source, bucket, prefix, ledger, todo, report, workers, progress)
+    _copy_all(target, source, bucket, prefix, ledger, todo, report, workers, progress)
     return report
 
 
 def _copy_all(
-    s3: Any,
+    target: DirectS3,
     source: Source,
     bucket: str,
     prefix: str,
@@ -238,7 +230,7 @@ def _copy_all(
     """``workers`` threads take the next object from one shared iterator and hand each outcome
     to this thread, which alone writes the ledger. (A pool with a future per object and
     ``wait(FIRST_COMPLETED)`` cost 5-10 % more client CPU on 2,000 small objects.)"""
-    copier = Copier(s3, source, bucket, prefix)
+    copier = Copier(target, source, bucket, prefix)
     outcomes: queue.SimpleQueue[tuple[SourceObject, tuple[str, str] | Exception] | None] = queue.SimpleQueue()
     items = iter(todo)
     take = threading.Lock()

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from pdn.migrate.ledger import Entry, Ledger
 from pdn.migrate.s3 import DirectS3, Source
@@ -43,7 +42,7 @@ def _check(direct: DirectS3, bucket: str, prefix: str, entry: Entry) -> tuple[En
 
 
 def verify(
-    s3: Any,
+    target: DirectS3,
     bucket: str,
     prefix: str,
     ledger: Ledger,
@@ -61,12 +60,11 @@ def verify(
     report.missing += sorted(e.key for e in entries if e.state == "pending" and e.key not in report.missing)
     if total:
         total(sum(e.size for e in checkable))
-    direct = DirectS3.for_client(s3)
     rows: list[tuple[str, str, bool]] = []
     flushed = time.monotonic()
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pdn-verify") as pool:
-            for entry, digest, size in pool.map(lambda e: _check(direct, bucket, prefix, e), checkable):
+            for entry, digest, size in pool.map(lambda e: _check(target, bucket, prefix, e), checkable):
                 ok = digest == entry.sha256 and size == entry.size
                 rows.append((entry.key, digest, ok))
                 report.checked += 1
@@ -83,5 +81,4 @@ def verify(
                     flushed = time.monotonic()
     finally:
         ledger.mark_verified_many(rows)
-        direct.close()
     return report

@@ -15,36 +15,16 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
+from pdn.s3client import s3_client
+
 # Inputs whose change means a different bucket: replace rather than update.
 REPLACE_KEYS = ("bucket", "endpoint")
 SETTING_KEYS = ("lock_mode", "retention_days", "noncurrent_expiry_days", "tags", "region")
 SECRET_KEYS = ("access_key", "secret_key")
 
 
-def s3_client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
-    """A boto3 S3 client that works with AWS, MinIO and Ceph RGW (path style, no default checksums)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        config=Config(
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 5, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=30,
-        ),
-    )
-
-
 def _client(props: dict[str, Any]) -> Any:
-    return s3_client(props["endpoint"], props["region"], props["access_key"], props["secret_key"])
+    return s3_client(props["endpoint"], props["region"], props["access_key"], props["secret_key"], read_timeout=30)
 
 
 def _error_code(error: Exception) -> str:

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from pdn.errors import InputError
 from pdn.migrate import copy as copy_stage
 from pdn.migrate import verify as verify_stage
 from pdn.migrate.ledger import Ledger
-from pdn.migrate.s3 import DirectorySource, Endpoint, client
+from pdn.migrate.s3 import DirectorySource, DirectS3, Endpoint, client
 
 KEYS = {"PDN_S3_ACCESS_KEY": "testing", "PDN_S3_SECRET_KEY": "testing-secret"}
 
@@ -40,60 +41,67 @@ def s3(s3_server: str) -> object:
     return client(Endpoint(s3_server, KEYS["PDN_S3_ACCESS_KEY"], KEYS["PDN_S3_SECRET_KEY"], "id-cikarang-1"))
 
 
-def test_round_trip_resume_and_change(tmp_path: Path, s3: object) -> None:
+@pytest.fixture
+def store(s3: Any) -> Iterator[DirectS3]:
+    """The target as copy and verify talk to it (the boto3 client ``s3`` checks what they did)."""
+    with DirectS3.for_client(s3) as direct:
+        yield direct
+
+
+def test_round_trip_resume_and_change(tmp_path: Path, s3: object, store: DirectS3) -> None:
     source_dir = tmp_path / "src"
     make_tree(source_dir, 30, 5000, big=1)
     source = DirectorySource(source_dir)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        report = copy_stage.copy(s3, source, "mig-round-trip", "", ledger, workers=4)
+        report = copy_stage.copy(store, source, "mig-round-trip", "", ledger, workers=4)
         assert (report.copied, report.skipped) == (31, 0)
-        again = copy_stage.copy(s3, source, "mig-round-trip", "", ledger, workers=4)
+        again = copy_stage.copy(store, source, "mig-round-trip", "", ledger, workers=4)
         assert (again.copied, again.skipped) == (0, 31)
-        checked = verify_stage.verify(s3, "mig-round-trip", "", ledger, source)
+        checked = verify_stage.verify(store, "mig-round-trip", "", ledger, source)
         assert (checked.ok, checked.mismatched, checked.missing) == (31, [], [])
         changed = source_dir / "dir0" / "file-0000.bin"
         changed.write_bytes(b"new content")
         os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
-        before = verify_stage.verify(s3, "mig-round-trip", "", ledger, source)
+        before = verify_stage.verify(store, "mig-round-trip", "", ledger, source)
         assert before.missing == ["dir0/file-0000.bin"]
-        third = copy_stage.copy(s3, source, "mig-round-trip", "", ledger, workers=4)
+        third = copy_stage.copy(store, source, "mig-round-trip", "", ledger, workers=4)
         assert third.copied == 1
-        assert verify_stage.verify(s3, "mig-round-trip", "", ledger, source).ok == 31
+        assert verify_stage.verify(store, "mig-round-trip", "", ledger, source).ok == 31
         head = s3.head_object(Bucket="mig-round-trip", Key="big-0.bin")  # type: ignore[attr-defined]
         assert head["Metadata"]["sha256"] == ledger.get("big-0.bin").sha256  # type: ignore[union-attr]
 
 
-def test_verify_detects_a_corrupted_target(tmp_path: Path, s3: object) -> None:
+def test_verify_detects_a_corrupted_target(tmp_path: Path, s3: object, store: DirectS3) -> None:
     make_tree(tmp_path / "src", 5, 1000)
     source = DirectorySource(tmp_path / "src")
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        copy_stage.copy(s3, source, "mig-corrupt", "pre/fix", ledger)
+        copy_stage.copy(store, source, "mig-corrupt", "pre/fix", ledger)
         s3.put_object(Bucket="mig-corrupt", Key="pre/fix/dir1/file-0001.bin", Body=b"tampered")  # type: ignore[attr-defined]
-        report = verify_stage.verify(s3, "mig-corrupt", "pre/fix", ledger, source)
+        report = verify_stage.verify(store, "mig-corrupt", "pre/fix", ledger, source)
         assert report.mismatched == ["dir1/file-0001.bin"] and report.ok == 4
         assert ledger.get("dir1/file-0001.bin").state == "mismatch"  # type: ignore[union-attr]
         # a mismatch is not "done": the next copy run repairs it
-        assert copy_stage.copy(s3, source, "mig-corrupt", "pre/fix", ledger).copied == 1
-        assert verify_stage.verify(s3, "mig-corrupt", "pre/fix", ledger, source).ok == 5
+        assert copy_stage.copy(store, source, "mig-corrupt", "pre/fix", ledger).copied == 1
+        assert verify_stage.verify(store, "mig-corrupt", "pre/fix", ledger, source).ok == 5
 
 
-def test_dry_run_writes_nothing(tmp_path: Path, s3: object) -> None:
+def test_dry_run_writes_nothing(tmp_path: Path, s3: object, store: DirectS3) -> None:
     from botocore.exceptions import ClientError
 
     make_tree(tmp_path / "src", 3, 100)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        report = copy_stage.copy(s3, DirectorySource(tmp_path / "src"), "mig-dry", "", ledger, dry_run=True)
+        report = copy_stage.copy(store, DirectorySource(tmp_path / "src"), "mig-dry", "", ledger, dry_run=True)
         assert report.copied == 3 and list(ledger.entries()) == []
     with pytest.raises(ClientError):
         s3.head_bucket(Bucket="mig-dry")  # type: ignore[attr-defined]
 
 
-def test_ledger_refuses_another_target(tmp_path: Path, s3: object) -> None:
+def test_ledger_refuses_another_target(tmp_path: Path, s3: object, store: DirectS3) -> None:
     make_tree(tmp_path / "src", 2, 100)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        copy_stage.copy(s3, DirectorySource(tmp_path / "src"), "mig-one", "", ledger)
+        copy_stage.copy(store, DirectorySource(tmp_path / "src"), "mig-one", "", ledger)
         with pytest.raises(InputError, match="records copies to"):
-            copy_stage.copy(s3, DirectorySource(tmp_path / "src"), "mig-two", "", ledger)
+            copy_stage.copy(store, DirectorySource(tmp_path / "src"), "mig-two", "", ledger)
 
 
 def _copied(ledger: Path) -> int:
@@ -171,7 +179,7 @@ def test_kill_during_copy_then_rerun_finishes(tmp_path: Path, s3_server: str) ->
     assert "all 402 objects match" in verify.stdout
 
 
-def test_bucket_to_bucket(tmp_path: Path, s3: Any) -> None:
+def test_bucket_to_bucket(tmp_path: Path, s3: Any, store: DirectS3) -> None:
     """An s3:// legacy store as the source, with a prefix, small and multipart objects."""
     from pdn.migrate.s3 import BucketSource, ensure_bucket
 
@@ -183,9 +191,9 @@ def test_bucket_to_bucket(tmp_path: Path, s3: Any) -> None:
     s3.put_object(Bucket="legacy-store", Key="other/skip.txt", Body=b"not this app")
     source = BucketSource(s3, "s3://legacy-store/app7/")
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
-        report = copy_stage.copy(s3, source, "mig-from-bucket", "", ledger, workers=4)
+        report = copy_stage.copy(store, source, "mig-from-bucket", "", ledger, workers=4)
         assert report.copied == 13
-        checked = verify_stage.verify(s3, "mig-from-bucket", "", ledger, source)
+        checked = verify_stage.verify(store, "mig-from-bucket", "", ledger, source)
         assert (checked.ok, checked.mismatched, checked.missing) == (13, [], [])
     body = s3.get_object(Bucket="mig-from-bucket", Key="db/dump.sql")["Body"].read()
     assert body == payloads["app7/db/dump.sql"]
