@@ -49,9 +49,9 @@ def plan_runs(tiers: list[str], vm_beside_nodes: bool) -> list[tuple[list[str], 
     """Steps of (tiers run in the foreground, tiers run beside them at the same time).
 
     The vm tier is one qemu VM under software emulation, mostly waiting on its emulated CPUs; the
-    nodes tier is podman containers driven by Ansible. On two cores they overlap well (about
-    14 min side by side against about 22 min one after the other, docs/benchmarks.md), so by
-    default the vm tier runs beside the nodes tier (or beside the last other tier selected).
+    nodes tier is podman containers driven by Ansible. On two cores they overlap well (15 min
+    side by side against about 21 min one after the other in a CI run, docs/benchmarks.md), so
+    by default the vm tier runs beside the nodes tier (or beside the last other tier selected).
     """
     ordered = [name for name in RUN_ORDER if name in tiers]
     rest = [name for name in ordered if name != "vm"]
