@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from pdn.s3client import s3_client
 from pdn.sites import load_sites
 from pdn.stacks.runner import Outcome, pulumi_command, run
-from pdn.stacks.s3bucket import s3_client
 from pdn.stacks.workspace import SITE_STACKS, Workspace, lab_credentials
 
 MODEL = load_sites()
