@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import typer
 
@@ -105,29 +106,31 @@ def test_command(
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"}
     codes: list[int] = []
     for foreground, beside in plan_runs(tier, vm_beside_nodes):
-        background: subprocess.Popen[bytes] | None = None
-        beside_command = _pytest(beside, keyword, verbose)
-        log = paths.out_dir() / f"test-{'-'.join(beside)}.log"
+        background: tuple[subprocess.Popen[bytes], str, Path] | None = None
         if beside:
-            log.parent.mkdir(parents=True, exist_ok=True)
+            beside_command = _pytest(beside, keyword, verbose)
             shown = " ".join(beside_command[2:])
+            log = paths.out_dir() / f"test-{'-'.join(beside)}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
             console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
             with log.open("w", encoding="utf-8") as sink:
-                background = subprocess.Popen(
+                process = subprocess.Popen(
                     beside_command, cwd=paths.repo_root(), env=env, stdout=sink, stderr=subprocess.STDOUT
                 )
+            background = (process, shown, log)
         command = _pytest(foreground, keyword, verbose)
         console.print(f"[bold]running[/] {' '.join(command[2:])}", highlight=False)
         try:
             codes.append(subprocess.run(command, cwd=paths.repo_root(), env=env, check=False).returncode)
         except BaseException:  # Ctrl-C: stop the run beside too, then report what it printed
             if background is not None:
-                background.terminate()
+                background[0].terminate()
             raise
         finally:
             if background is not None:
-                codes.append(background.wait())
-                console.print(f"[bold]output of[/] {' '.join(beside_command[2:])}:", highlight=False)
+                process, shown, log = background
+                codes.append(process.wait())
+                console.print(f"[bold]output of[/] {shown}:", highlight=False)
                 sys.stdout.write(log.read_text(encoding="utf-8"))
                 sys.stdout.flush()
     code = combined_exit_code(codes)

@@ -303,9 +303,13 @@ class DirectS3:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def bucket_path(self, bucket: str) -> str:
+        """The URI-encoded path of a bucket (path-style addressing)."""
+        return f"{self.prefix}/{quote(bucket)}"
+
     def path(self, bucket: str, key: str) -> str:
-        """The URI-encoded path of an object (path-style addressing)."""
-        return f"{self.prefix}/{bucket}/{quote(key, safe='/~')}"
+        """The URI-encoded path of an object."""
+        return f"{self.bucket_path(bucket)}/{quote(key, safe='/~')}"
 
     def send(
         self,
@@ -355,8 +359,7 @@ class DirectS3:
 
     def put(self, bucket: str, key: str, data: bytes, sha256: str, metadata: Mapping[str, str]) -> str:
         """PUT a whole object from memory; returns the ETag."""
-        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
-        response = self.send("PutObject", "PUT", self.path(bucket, key), data, sha256, headers)
+        response = self.send("PutObject", "PUT", self.path(bucket, key), data, sha256, _meta_headers(metadata))
         return str(response.headers.get("ETag", "")).strip('"')
 
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
@@ -369,7 +372,7 @@ class DirectS3:
         from botocore.exceptions import ClientError
 
         try:
-            self.send("HeadBucket", "HEAD", f"{self.prefix}/{quote(bucket)}")
+            self.send("HeadBucket", "HEAD", self.bucket_path(bucket))
         except ClientError as error:
             if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
                 return False
@@ -389,7 +392,7 @@ class DirectS3:
                 f"<LocationConstraint>{escape(self.region)}</LocationConstraint></CreateBucketConfiguration>"
             ).encode()
         try:
-            self.send("CreateBucket", "PUT", f"{self.prefix}/{quote(bucket)}", body, hashlib.sha256(body).hexdigest())
+            self.send("CreateBucket", "PUT", self.bucket_path(bucket), body, hashlib.sha256(body).hexdigest())
         except ClientError as error:
             if error.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":  # created meanwhile by us
                 raise
@@ -398,7 +401,7 @@ class DirectS3:
         """(key, upload id) of every unfinished multipart upload under ``prefix``."""
         params = {"uploads": "", "prefix": prefix}
         while True:
-            answer = self.send("ListMultipartUploads", "GET", f"{self.prefix}/{quote(bucket)}", params=params)
+            answer = self.send("ListMultipartUploads", "GET", self.bucket_path(bucket), params=params)
             root = _xml(answer.content)
             for upload in root.iter("Upload"):
                 yield upload.findtext("Key", ""), upload.findtext("UploadId", "")
@@ -415,10 +418,8 @@ class DirectS3:
 
     def create_upload(self, bucket: str, key: str, metadata: Mapping[str, str]) -> str:
         """Start a multipart upload; returns its id."""
-        headers = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
-        answer = self.send(
-            "CreateMultipartUpload", "POST", self.path(bucket, key), headers=headers, params={"uploads": ""}
-        )
+        path, headers = self.path(bucket, key), _meta_headers(metadata)
+        answer = self.send("CreateMultipartUpload", "POST", path, headers=headers, params={"uploads": ""})
         upload_id = _xml(answer.content).findtext("UploadId")
         if not upload_id:
             raise _client_error("CreateMultipartUpload", answer.status, answer.content)
@@ -460,6 +461,11 @@ class DirectS3:
             self.http.drop()
             raise PdnError(f"GET {bucket}/{key}: {total} of {expected} bytes arrived")
         return digest.hexdigest(), total
+
+
+def _meta_headers(metadata: Mapping[str, str]) -> dict[str, str]:
+    """User metadata as S3 request headers."""
+    return {f"x-amz-meta-{name}": value for name, value in metadata.items()}
 
 
 def _xml(content: bytes) -> ElementTree.Element:

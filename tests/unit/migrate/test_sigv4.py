@@ -64,15 +64,12 @@ def test_same_signature_as_botocore(
     assert ours["X-Amz-Date"] == theirs["X-Amz-Date"] == "20261129T235958Z"
 
 
+def _empty_request(method: str) -> Request:
+    return (method, HOST, "/b/k", "", {}, hashlib.sha256(b"").hexdigest())
+
+
 def test_other_secret_other_signature() -> None:
-    args: tuple[str, str, str, str, dict[str, str], str] = (
-        "PUT",
-        HOST,
-        "/b/k",
-        "",
-        {},
-        hashlib.sha256(b"").hexdigest(),
-    )
+    args = _empty_request("PUT")
     first = SigV4(ACCESS, SECRET, REGION).headers(*args, now=NOW.timestamp())
     other = SigV4(ACCESS, SECRET + "x", REGION).headers(*args, now=NOW.timestamp())
     assert first["Authorization"] != other["Authorization"]
@@ -80,14 +77,7 @@ def test_other_secret_other_signature() -> None:
 
 def test_signing_key_follows_the_day() -> None:
     signer = SigV4(ACCESS, SECRET, REGION)
-    args: tuple[str, str, str, str, dict[str, str], str] = (
-        "GET",
-        HOST,
-        "/b/k",
-        "",
-        {},
-        hashlib.sha256(b"").hexdigest(),
-    )
+    args = _empty_request("GET")
     today = signer.headers(*args, now=NOW.timestamp())
     tomorrow = signer.headers(*args, now=NOW.timestamp() + 2)  # 2 s later is the next UTC day
     assert "/20261129/" in today["Authorization"] and "/20261130/" in tomorrow["Authorization"]
