@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pdn.backup import drill, kube
+from pdn.backup import drill, drill_plan, kube
 from pdn.lab import endpoints
 from pdn.toolchain import resolve
 
@@ -63,7 +63,7 @@ def velero_cli(result: Any, source_ns: str, partner: str, source: str, workdir: 
             "--namespace-mappings",
             f"{source_ns}:{target}",
             "--exclude-resources",
-            ",".join(drill.DERIVED_RESOURCES),
+            ",".join(drill_plan.DERIVED_RESOURCES),
             "--wait",
         ]
     )
@@ -112,7 +112,7 @@ def kubectl_copy(source_ns: str, partner: str, source: str) -> dict[str, Any]:
 def bench(size: int, source: str, partner: str, out: Path) -> dict[str, Any]:
     folder = out.parent / f"bench-backup-{size}"
     result = drill.run(
-        drill.DrillOptions(source=source, partner=partner, seed=size, keep=True, report_dir=folder), say=print
+        drill_plan.DrillOptions(source=source, partner=partner, seed=size, keep=True, report_dir=folder), say=print
     )
     phases = {phase.name: round(phase.seconds, 2) for phase in result.phases}
     source_ns = next(iter(result.namespaces))

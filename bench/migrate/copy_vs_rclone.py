@@ -1,13 +1,19 @@
-"""copy throughput: `pdn migrate copy` vs `rclone copy --checksum`, same data, same MinIO.
+"""copy throughput: `pdn migrate copy` vs `rclone copy --checksum`, same data, same MinIO, per S3 wire.
 
 Usage: .venv/bin/python bench/migrate/copy_vs_rclone.py [--small N] [--small-kib K] [--big N] [--workers W]
-Starts a private MinIO (toolchain binary) on 127.0.0.1, writes the data set once, copies it with
-rclone (Debian package) into one bucket and with pdn into another, and runs `pdn migrate
-verify` (re-reads every object, SHA-256) after pdn's copy. One run each; ratio = rclone time /
-pdn time. MinIO is warmed up with 300 small PUTs before the first timed step (its first burst
-after start is slower, which would count against whichever tool runs first), dirty pages are
-flushed (sync) before each timed step so that one tool's write-back does not land in the
-other's time, and MinIO's own CPU per step is reported; --pdn-first swaps the order (run both).
+           [--wires pdn,botocore,crt] [--rotate K]
+Starts a private MinIO (toolchain binary) on 127.0.0.1, writes the data set once, then copies it
+with rclone (Debian package) and with `pdn migrate copy` once per wire, each into its own bucket,
+and runs `pdn migrate verify` (re-reads every object, SHA-256) after the first pdn copy. Wires:
+``pdn`` is the default (pdn.migrate.wire: botocore's signer, urllib3's pool); ``botocore``
+(its signer and ``URLLib3Session``) and ``crt`` (the AWS CRT S3 client) are the maintained
+alternatives of ``s3_wires.py``, put in place of ``pdn.migrate.wire.default_wire`` in the
+child process. pdn runs as the real CLI (start-up included). ratio = rclone time / pdn time.
+MinIO is warmed up with 300 small PUTs before the first timed step (its first burst after start
+is slower, which would count against whichever tool runs first), dirty pages are flushed (sync)
+before each timed step so that one tool's write-back does not land in another's time, and
+MinIO's own CPU and the load average are reported per step. --rotate K starts the order K steps
+later (run K = 0, 1, 3, 4 to let each tool go first once).
 """
 
 from __future__ import annotations
@@ -62,8 +68,13 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=4, help="64 MiB objects (multipart)")
     parser.add_argument("--workers", type=int, default=8, help="pdn --workers")
     parser.add_argument("--rclone-transfers", type=int, default=None, help="rclone --transfers [default: --workers]")
-    parser.add_argument("--pdn-first", action="store_true", help="run pdn copy + verify before rclone")
+    parser.add_argument("--wires", default="pdn,botocore,crt", help="wires of pdn copy to run, in this order")
+    parser.add_argument("--rotate", type=int, default=0, help="start the order of steps this many steps later")
     args = parser.parse_args()
+    wires = [name for name in args.wires.split(",") if name]
+    unknown = sorted(set(wires) - set(WIRES))
+    if unknown:
+        sys.exit(f"unknown wire(s) {', '.join(unknown)}; choose from {', '.join(WIRES)}")
     if not shutil.which("rclone"):
         sys.exit("rclone is missing: apt-get install rclone")
     load_before = os.getloadavg()[0]
@@ -77,6 +88,7 @@ def main() -> None:
     for index in range(args.big):
         (source / f"big{index}.bin").write_bytes(os.urandom(64 * 1024 * 1024))
     total = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    count = args.small + args.big
     port, access, secret = free_port(), "bench", secrets.token_hex(16)
     env = {
         **os.environ,
@@ -124,8 +136,6 @@ def main() -> None:
             "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
         }
         pdn_env = {**os.environ, "PDN_S3_ACCESS_KEY": access, "PDN_S3_SECRET_KEY": secret}
-        runner = [sys.executable, "-c", "from pdn.cli import main; main()", "migrate"]  # what `pdn` runs
-        common = ["--site", "cikarang", "--endpoint", url, "-o", str(base / "out"), "--workers", str(args.workers)]
         rclone_cmd = [
             "rclone",
             "copy",
@@ -135,23 +145,34 @@ def main() -> None:
             str(source),
             "bench:rclone-bench",
         ]
-        pdn_copy = [*runner, "copy", "BENCH", "--source", str(source), *common]
-        pdn_verify = [*runner, "verify", "BENCH", *common]
-        steps = [("pdn", pdn_copy, pdn_env), ("verify", pdn_verify, pdn_env), ("rclone", rclone_cmd, rclone_env)]
-        if not args.pdn_first:
-            steps = steps[2:] + steps[:2]
+        steps: list[tuple[str, list[str], dict[str, str]]] = [("rclone", rclone_cmd, rclone_env)]
+        for wire in wires:
+            out = ["-o", str(base / f"out-{wire}"), "--bucket", f"pdn-{wire}"]
+            common = ["--site", "cikarang", "--endpoint", url, *out, "--workers", str(args.workers)]
+            steps.append((wire, [*_runner(wire), "copy", "BENCH", "--source", str(source), *common], pdn_env))
+            if wire == wires[0]:
+                steps.append((f"verify-{wire}", [*_runner(wire), "verify", "BENCH", *common], pdn_env))
+        shift = args.rotate % len(steps)
+        steps = steps[shift:] + steps[:shift]
+        if steps[0][0].startswith("verify-"):  # a verify needs its copy first
+            steps = steps[1:] + steps[:1]
         seconds: dict[str, float] = {}
         cpu: dict[str, float] = {}
         store_cpu: dict[str, float] = {}
+        loads: dict[str, tuple[float, float]] = {}
         for name, command, env_of in steps:
             os.sync()  # the previous step's dirty pages must not be written back during this one
+            load0 = os.getloadavg()[0]
             store0, cpu0, start = _process_cpu(minio.pid), _child_cpu(), time.perf_counter()
-            done = subprocess.run(command, env=env_of, capture_output=name != "rclone", text=True, check=False)
+            done = subprocess.run(command, env=env_of, capture_output=True, text=True, check=False)
+            seconds[name], cpu[name] = time.perf_counter() - start, _child_cpu() - cpu0
             if done.returncode != 0:
                 sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stdout or ''}{done.stderr or ''}")
-            seconds[name], cpu[name] = time.perf_counter() - start, _child_cpu() - cpu0
+            expected = f"all {count} objects match" if name.startswith("verify") else f"copied {count} objects"
+            if name != "rclone" and expected not in done.stdout:
+                sys.exit(f"{name}: expected {expected!r}:\n{done.stdout}")
             store_cpu[name] = _process_cpu(minio.pid) - store0
-        rclone_s, copy_s, verify_s = seconds["rclone"], seconds["pdn"], seconds["verify"]
+            loads[name] = (load0, os.getloadavg()[0])
     finally:
         minio.kill()
         minio.wait()
@@ -163,19 +184,35 @@ def main() -> None:
         f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
     )
     print(f"order: {' -> '.join(seconds)}")
-    rclone_line = (
-        f"{rclone_s:6.1f} s  {mib / rclone_s:6.1f} MiB/s  client CPU {cpu['rclone']:.1f} s"
-        f"  MinIO CPU {store_cpu['rclone']:.1f} s"
+    rclone_s = seconds["rclone"]
+    for name in seconds:
+        label = {"rclone": "rclone copy --checksum"}.get(name, f"pdn {name.replace('-', ' ')}")
+        ratio = "" if name == "rclone" or name.startswith("verify") else f"  ratio {rclone_s / seconds[name]:.2f}"
+        print(
+            f"{label:<24} {seconds[name]:6.1f} s  {mib / seconds[name]:6.1f} MiB/s  client CPU {cpu[name]:5.1f} s"
+            f"  MinIO CPU {store_cpu[name]:5.1f} s  load {loads[name][0]:.1f}->{loads[name][1]:.1f}{ratio}"
+        )
+
+
+WIRES = {
+    "pdn": "",  # the default wire: pdn.migrate.wire.PoolWire (botocore's signer, urllib3's pool)
+    "botocore": "s3_wires:BotocoreWire",
+    "crt": "s3_wires:CrtWire",
+}
+
+
+def _runner(wire: str) -> list[str]:
+    """``pdn migrate`` in a child process whose target store sends through ``wire``."""
+    if not WIRES[wire]:
+        return [sys.executable, "-c", "from pdn.cli import main; main()", "migrate"]  # what `pdn` runs
+    module, name = WIRES[wire].split(":")
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "import importlib, pdn.migrate.wire as w; "
+        f"w.default_wire = getattr(importlib.import_module({module!r}), {name!r}); "
+        "from pdn.cli import main; main()"
     )
-    print(f"rclone copy --checksum      {rclone_line}")
-    print(
-        f"pdn migrate copy (SHA-256)  {copy_s:6.1f} s  {mib / copy_s:6.1f} MiB/s  client CPU {cpu['pdn']:.1f} s"
-        f"  MinIO CPU {store_cpu['pdn']:.1f} s  ratio {rclone_s / copy_s:.2f}"
-    )
-    print(
-        f"pdn copy + verify (re-read) {copy_s + verify_s:6.1f} s  {mib / (copy_s + verify_s):6.1f} MiB/s  "
-        f"ratio {rclone_s / (copy_s + verify_s):.2f}"
-    )
+    return [sys.executable, "-c", code, "migrate"]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ and reports its wall time and peak RSS (goal: <= 30 s, <= 1 GiB).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -42,13 +43,15 @@ def main() -> None:
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_mib = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime  # CPU seconds: less sensitive than wall time to a busy machine
     if result.returncode != 0:
         sys.exit(result.stderr)
     steps = [line for line in result.stdout.splitlines() if line.startswith("✓")]
     print("\n".join(steps))
     print(
-        f"apps={args.apps} wall={seconds:.1f}s peak_rss={rss_mib:.0f}MiB "
+        f"apps={args.apps} wall={seconds:.1f}s cpu={cpu:.1f}s load={os.getloadavg()[0]:.1f} peak_rss={rss_mib:.0f}MiB "
         f"goal={'met' if seconds <= 30 and rss_mib <= 1024 else 'MISSED'} (<=30 s, <=1024 MiB)"
     )
 

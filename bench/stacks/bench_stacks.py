@@ -23,7 +23,7 @@ from kubernetes import client, config, dynamic
 
 from pdn.stacks import crds
 from pdn.stacks.runner import pulumi_command, run
-from pdn.stacks.workspace import SITE_STACKS, lab_workspace
+from pdn.stacks.workspace import lab_workspace, stack_sites
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
@@ -78,7 +78,7 @@ def server_side_apply(site: str, objects: list[dict[str, Any]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sites", default=",".join(SITE_STACKS))
+    parser.add_argument("--sites", default=",".join(stack_sites()))
     parser.add_argument("--out", default="out/bench-stacks.json")
     args = parser.parse_args()
     sites = args.sites.split(",")

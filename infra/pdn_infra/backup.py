@@ -18,10 +18,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from pdn.sites.model import Site, SiteModel
+from pdn.sites.vocabulary import Tier
 from pdn.stacks.s3bucket import S3Bucket, S3BucketArgs
 from pdn_infra import labels as L
 from pdn_infra.settings import BackupSettings
-from pdn_infra.tiers import PROFILES, Tier
+from pdn_infra.tiers import PROFILES
 
 VELERO = "velero.io/v1"
 

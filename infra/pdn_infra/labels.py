@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pdn.sites.model import slug
+from pdn import naming
 
 DOMAIN = "pdn.go.id"
 TENANT = f"{DOMAIN}/tenant"
@@ -21,13 +21,14 @@ PSA_MODES = ("enforce", "audit", "warn")
 
 
 def tenant_namespace(name: str) -> str:
-    """``tenant-<slug>``: the namespace of a tenant (shared convention with ``pdn migrate``)."""
-    return f"tenant-{slug(name)}"
+    """``tenant-<slug>``: the namespace of a tenant (:func:`pdn.naming.tenant_namespace`, the one
+    rule ``pdn migrate`` also follows)."""
+    return naming.tenant_namespace(name)
 
 
 def bucket_name(source_site: str) -> str:
     """Bucket on a partner's object store that receives ``source_site``'s backups."""
-    return f"pdn-backup-{source_site}"
+    return naming.backup_bucket(source_site)
 
 
 def psa_labels() -> dict[str, str]:

@@ -9,36 +9,20 @@ import pulumi_kubernetes as k8s
 
 from pdn.errors import InputError
 from pdn.sites import load_sites
+from pdn_infra import labels as L
 from pdn_infra.backup import BackupPolicy, BackupPolicyArgs, Endpoint
 from pdn_infra.cluster import SiteCluster, SiteClusterArgs
 from pdn_infra.crds import CrdBundle
-from pdn_infra.settings import StackSettings, parse_settings
+from pdn_infra.settings import StackSettings, config_keys, parse_settings
 from pdn_infra.tenants import TenantPlatform, TenantPlatformArgs
-
-CONFIG_KEYS = (
-    "site",
-    "tenants",
-    "kubeconfig",
-    "kubeContext",
-    "clusterIdentifier",
-    "s3Endpoints",
-    "s3Regions",
-    "installCrds",
-    "crdDir",
-    "lab",
-    "backup",
-    "infrastructure",
-)
 
 
 def read_settings(config: pulumi.Config) -> StackSettings:
+    """The ``pdn:`` config, key by key as :class:`StackSettings` names them (text keys as text,
+    the others as JSON objects), validated by the model."""
     raw: dict[str, Any] = {}
-    for key in CONFIG_KEYS:
-        value = (
-            config.get_object(key)
-            if key not in ("site", "kubeconfig", "kubeContext", "crdDir", "clusterIdentifier")
-            else config.get(key)
-        )
+    for key, text in config_keys().items():
+        value = config.get(key) if text else config.get_object(key)
         if value is not None:
             raw[key] = value
     if "site" not in raw:
@@ -86,7 +70,7 @@ def build(config: pulumi.Config | None = None) -> dict[str, Any]:
     tenants = TenantPlatform("tenants", TenantPlatformArgs(site, settings.tenants), opts)
     by_tier: dict[str, list[str]] = {}
     for tenant in settings.tenants:
-        by_tier.setdefault(tenant.tier.value, []).append(f"tenant-{tenant.slug}")
+        by_tier.setdefault(tenant.tier.value, []).append(L.tenant_namespace(tenant.name))
     endpoints = {
         other.id: Endpoint(
             url=settings.s3_endpoints.get(other.id, other.object_storage.endpoint),

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from pdn.errors import InputError
-from pdn.sites.model import slug
-from pdn_infra.tiers import Tier
+from pdn.naming import tenant_slug
+from pdn.sites.vocabulary import Classification, Tier
 
 
 class Camel(BaseModel):
@@ -31,15 +31,6 @@ class TenantKind(StrEnum):
     SUPER_APP = "super-app"
 
 
-class Classification(StrEnum):
-    """Data classification of a tenant's workloads (highest class of data it holds)."""
-
-    PUBLIC = "public"
-    INTERNAL = "internal"
-    CONFIDENTIAL = "confidential"
-    SECRET = "secret"
-
-
 class TenantConfig(Camel):
     """One tenant: a ministry, agency or local government, or a national super app."""
 
@@ -52,7 +43,8 @@ class TenantConfig(Camel):
 
     @property
     def slug(self) -> str:
-        return slug(self.name)
+        """The tenant's name in labels, group names and its namespace (:mod:`pdn.naming`)."""
+        return tenant_slug(self.name)
 
     def admins(self) -> list[str]:
         return self.admin_groups or [f"pdn:tenant:{self.slug}:admins"]
@@ -93,7 +85,6 @@ class StackSettings(Camel):
     s3_regions: dict[str, str] = Field(default_factory=dict, description="Per-site region override")
     install_crds: bool = Field(default=False, description="Install the pinned CRDs (lab and CI clusters)")
     crd_dir: str | None = None
-    lab: bool = False
     backup: BackupSettings = Field(default_factory=BackupSettings)
     infrastructure: InfrastructureProvider = Field(default_factory=InfrastructureProvider)
 
@@ -104,9 +95,16 @@ class StackSettings(Camel):
             if tenant.slug in seen:
                 problems.append(f"tenants {seen[tenant.slug]!r} and {tenant.name!r} share the slug {tenant.slug}")
             seen[tenant.slug] = tenant.name
-            if len(f"tenant-{tenant.slug}") > 63:
-                problems.append(f"tenant {tenant.name!r}: namespace tenant-{tenant.slug} is over 63 characters")
         return problems
+
+
+def config_keys() -> dict[str, bool]:
+    """Every ``pdn:`` key of the stack config (camelCase, from the model), and whether its value is
+    plain text (``str`` or ``str | None``) rather than a JSON object. ``s3Credentials`` is not a
+    setting: the program reads it as a secret."""
+    return {
+        field.alias or name: field.annotation in (str, str | None) for name, field in StackSettings.model_fields.items()
+    }
 
 
 def parse_settings(raw: dict[str, Any]) -> StackSettings:

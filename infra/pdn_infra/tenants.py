@@ -15,9 +15,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from pdn.sites.model import Site
+from pdn.sites.vocabulary import Tier
 from pdn_infra import labels as L
 from pdn_infra.settings import TenantConfig
-from pdn_infra.tiers import PROFILES, Tier
+from pdn_infra.tiers import PROFILES
 
 # Verbs a tenant admin gets inside its namespace. No escalate/bind/impersonate, no access to
 # ResourceQuota/LimitRange/NetworkPolicy objects that the platform owns (read-only there).

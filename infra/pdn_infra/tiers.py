@@ -1,21 +1,15 @@
 """National tenant tiers: resource envelope and backup cadence per tier.
 
-Tiers are national policy, not site facts, so they live here rather than in the site model. A
-stack can override any figure through ``pdn:tierOverrides`` (see :mod:`pdn_infra.settings`).
+The tiers themselves are the national scale of :mod:`pdn.sites.vocabulary`; what each tier gets
+is national policy, not a site fact, so it lives here rather than in the site model, the same
+for every stack.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Tier(StrEnum):
-    VITAL = "vital"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
+from pdn.sites.vocabulary import Tier
 
 
 class TierProfile(BaseModel):

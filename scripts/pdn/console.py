@@ -18,6 +18,14 @@ err_console = Console(stderr=True)
 T = TypeVar("T")
 
 
+def _printable(text: str) -> str:
+    """``text`` with the undecodable bytes of file names (lone surrogates) shown as ``\\xNN``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no file-name byte (from a JSON or YAML escape)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def run_guarded(entry: Callable[[], T]) -> T:
     """Run ``entry``; turn expected and unexpected failures into one line and an exit code.
 
@@ -26,9 +34,9 @@ def run_guarded(entry: Callable[[], T]) -> T:
     try:
         return entry()
     except PdnError as error:
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(_printable(str(error)))}", highlight=False, soft_wrap=True)
         if error.hint:
-            err_console.print(f"[yellow]hint:[/] {escape(error.hint)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]hint:[/] {escape(_printable(error.hint))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: re-run the same command to finish the job")
@@ -37,7 +45,7 @@ def run_guarded(entry: Callable[[], T]) -> T:
         if os.environ.get("PDN_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n"
+            f"[bold red]internal error:[/] {type(error).__name__}: {escape(_printable(str(error)))}\n"
             "re-run with PDN_DEBUG=1 for the traceback, and please report it",
             highlight=False,
             soft_wrap=True,

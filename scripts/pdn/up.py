@@ -37,12 +37,6 @@ def _pdn(*args: str) -> None:
         raise PdnError(f"`pdn {' '.join(args)}` failed (exit {done.returncode})", hint="fix it and re-run `pdn up`")
 
 
-def _has_command(group: str) -> bool:
-    from pdn.cli import app
-
-    return any(info.name == group for info in app.registered_groups)
-
-
 def _lab_credentials_file(site_id: str) -> Path:
     """access_key=/secret_key= file of the site's lab MinIO, for `pdn migrate copy` (mode 0600)."""
     from pdn.lab.endpoints import s3_credentials
@@ -79,10 +73,32 @@ def _plan_migration(out: Path, apps: int) -> None:
     _pdn("migrate", "runbook", "-i", str(inventory), "-o", str(out), "--wave", "1")
 
 
+def apply_manifests(site: str, folder: Path, field_manager: str = "pdn-migrate") -> int:
+    """Server-side apply of every manifest under ``folder`` (files in name order, as ``kubectl apply
+    --server-side -R -f`` takes them) to the site's cluster; returns how many objects were applied."""
+    from pdn import kube, safeload
+
+    client = kube.site(site)
+    applied = 0
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml", ".json"}):
+        document = safeload.load_yaml(file)
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            raise PdnError(f"{file}: not a Kubernetes object (a YAML mapping)")
+        objects = document.get("items", []) if str(document.get("kind", "")).endswith("List") else [document]
+        for obj in objects:
+            try:
+                client.apply(obj, field_manager=field_manager)
+            except kube.KubeError as error:
+                raise PdnError(f"applying {file} to {site} failed: {error}") from None
+            applied += 1
+    return applied
+
+
 def _migrate_first_wave(out: Path, sites: list[str]) -> None:
     """Wave 1 for real on ``sites``: manifests applied server-side, legacy data copied and verified."""
-    from pdn.lab.endpoints import kubeconfig_path, s3_endpoint
-    from pdn.toolchain import resolve
+    from pdn.lab.endpoints import s3_endpoint
 
     inventory = out / "inventory"
     with (out / "plan.csv").open(encoding="utf-8") as handle:
@@ -91,30 +107,12 @@ def _migrate_first_wave(out: Path, sites: list[str]) -> None:
         data_gb = {row["app_id"]: float(row["data_gb"] or 0) for row in csv.DictReader(handle)}
     if not wave_one:
         console.print(f"[yellow]no application of wave 1 is placed on {', '.join(sites)}: nothing to move there[/]")
-    kubectl = str(resolve("kubectl"))
     for row in wave_one:
         app_id, site = row["app_id"], row["site"]
         manifests = out / "manifests" / app_id
         if manifests.is_dir():
             console.print(f"[cyan]{site:<12}[/] applying manifests of {app_id}")
-            applied = subprocess.run(
-                [
-                    kubectl,
-                    "--kubeconfig",
-                    str(kubeconfig_path(site)),
-                    "apply",
-                    "--server-side",
-                    "--field-manager=pdn-migrate",
-                    "-R",
-                    "-f",
-                    str(manifests),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if applied.returncode != 0:
-                raise PdnError(f"applying {manifests} to {site} failed: {applied.stderr.strip()}")
+            apply_manifests(site, manifests)
         source = _legacy_data(app_id, data_gb.get(app_id, 1.0), out / "legacy-data")
         common = [
             "--site",
@@ -215,13 +213,8 @@ def up_command(
     timings: list[StepTiming] = []
     started_all = time.monotonic()
     for step in steps:
-        group = {"harden-report": "harden", "drill": "backup", "plan": "migrate"}.get(step.name, step.name)
         if step.name in (skip or []) or (nodes == 0 and step.name.startswith("harden")):
             timings.append(StepTiming(step.name, "skipped", 0.0))
-            continue
-        if not _has_command(group):
-            console.print(f"[yellow]step {step.name}: `pdn {group}` is not part of this version yet[/]")
-            timings.append(StepTiming(step.name, "not available", 0.0))
             continue
         console.rule(f"[bold]{step.name}")
         started = time.monotonic()

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from rich.table import Table
 
-from pdn import paths
+from pdn import kube, paths
 from pdn.console import console
 from pdn.migrate.workspace import COPY_LEDGERS
 
@@ -29,8 +28,6 @@ TENANT_LABEL = "pdn.go.id/tenant"
 VELERO_NAMESPACE = "velero"
 FAILED_PHASES = {"Failed", "PartiallyFailed", "FailedValidation"}
 OWN_LOCATION_PREFIX = "to-"  # the site's ReadWrite locations (to-<partner>); from-<source> are partners' backups
-# A row of the hardening report's index.md: | [node](node.md) | role | index | warnings | ssh fail | ssh warn |
-REPORT_ROW = re.compile(r"^\|\s*\[(?P<node>[^\]]+)\]\([^)]*\)\s*\|\s*(?P<role>[^|]+?)\s*\|\s*(?P<index>[^|]+?)\s*\|")
 
 
 @dataclass(frozen=True)
@@ -67,18 +64,14 @@ class Summary(BaseModel):
 
 
 def lynis_scores(report_index: Path) -> dict[str, NodeScore]:
-    """Node name -> score, from the hardening report's index.md (missing file: no scores)."""
+    """Node name -> score, from the hardening report's ``index.json`` (missing file: no scores)."""
     if not report_index.is_file():
         return {}
-    scores = {}
-    for line in report_index.read_text(encoding="utf-8").splitlines():
-        match = REPORT_ROW.match(line)
-        if match:
-            index = match["index"]
-            scores[match["node"]] = NodeScore(
-                node=match["node"], role=match["role"], lynis_index=int(index) if index.isdigit() else None
-            )
-    return scores
+    data = json.loads(report_index.read_text(encoding="utf-8"))
+    return {
+        node["node"]: NodeScore(node=node["node"], role=node["role"], lynis_index=node["lynis"]["hardening_index"])
+        for node in data.get("nodes", [])
+    }
 
 
 def wave_one_apps(plan_csv: Path, site: str) -> list[str]:
@@ -99,34 +92,19 @@ def fully_verified(ledger_file: Path) -> bool:
     return bool(states) and set(states) == {"verified"}
 
 
-def _api_client(site: str) -> Any:
-    from kubernetes import config
-
-    from pdn.lab.endpoints import kubeconfig_path
-
-    return config.new_client_from_config(config_file=str(kubeconfig_path(site)))  # type: ignore[no-untyped-call]
-
-
 def count_tenants(site: str) -> int:
-    from kubernetes import client
-
-    namespaces = client.CoreV1Api(_api_client(site)).list_namespace(label_selector=TENANT_LABEL, _request_timeout=10)
-    return len(namespaces.items)
+    return len(kube.site(site).list_items("/api/v1/namespaces", label_selector=TENANT_LABEL))
 
 
 def backup_state(site: str, now: datetime) -> tuple[int, int, float | None]:
     """Completed and failed Velero backups ``site`` took itself, and the age of its newest completed one."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    api = client.CustomObjectsApi(_api_client(site))
     try:
-        listing = api.list_namespaced_custom_object("velero.io", "v1", VELERO_NAMESPACE, "backups", _request_timeout=10)
-    except ApiException as error:
+        items = kube.site(site).list_items(kube.path("velero.io/v1", "backups", VELERO_NAMESPACE))
+    except kube.KubeError as error:
         if error.status == 404:
             raise LookupError("Velero's Backup API is not installed in this cluster (no drill ran here)") from None
         raise
-    return summarise_backups(cast(dict[str, Any], listing).get("items", []), now)
+    return summarise_backups(items, now)
 
 
 def summarise_backups(items: list[dict[str, Any]], now: datetime) -> tuple[int, int, float | None]:
@@ -173,7 +151,9 @@ def site_summary(site_id: str, out: Path, scores: dict[str, NodeScore], now: dat
 
 
 def gather(sites: list[str], out: Path, steps: list[StepTiming], seconds: float) -> Summary:
-    scores = lynis_scores(out / "harden" / "index.md")
+    from pdn.harden.report import INDEX_JSON
+
+    scores = lynis_scores(out / "harden" / INDEX_JSON)
     now = datetime.now(UTC)
     outputs = {
         "hardening reports (per node, HTML)": str(out / "harden"),

@@ -5,12 +5,13 @@ ANSSI BP-028 intermediary profile has at most the allowed number of failures, ev
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+from pdn.harden.runner import roles_dir
+
+ROLES = roles_dir()
 
 
 def defaults(role: str) -> dict[str, Any]:

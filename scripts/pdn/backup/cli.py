@@ -82,7 +82,8 @@ def drill_command(
 
     Exits 1 when any object is missing or different, or the backup could be deleted or changed.
     """
-    from pdn.backup.drill import DrillOptions, run
+    from pdn.backup.drill import run
+    from pdn.backup.drill_plan import DrillOptions
 
     folder = report_dir or paths.out_dir() / "backup" / f"drill-{source}"
     result = run(

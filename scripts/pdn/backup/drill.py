@@ -10,194 +10,33 @@ Order of work, and why:
    ``from-<source>`` location has synced it, Restore with a namespace mapping to drill namespaces;
 4. compare source and restored objects, prove the archive in the partner bucket immutable, write
    the report, clean up.
+
+Step 1 and the manifests are :mod:`pdn.backup.drill_plan`, the result as data
+:mod:`pdn.backup.drill_record`; this module runs steps 2-4.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pdn.backup import kube, seed, store, velero
 from pdn.backup.compare import compare_namespaces
-from pdn.backup.report import DrillResult, Phase, write_report
+from pdn.backup.drill_plan import DrillOptions, Plan, backup_manifest, preflight, restore_manifest
+from pdn.backup.drill_record import write_all
+from pdn.backup.report import DrillResult, Phase
 from pdn.console import console
-from pdn.errors import InputError, PdnError
-from pdn.lab import endpoints
-from pdn.sites import load_sites
-from pdn.sites.model import slug
+from pdn.errors import PdnError
+from pdn.wait import wait_until
 
 BACKUP_TIMEOUT = 600.0
 SYNC_TIMEOUT = 120.0
 RESTORE_TIMEOUT = 900.0
-# Objects the partner's own controllers rebuild from the restored Deployments and Services; restoring
-# the source's copies would only add work (and pods pinned to the source's node names).
-DERIVED_RESOURCES = (
-    "pods",
-    "replicasets.apps",
-    "controllerrevisions.apps",
-    "endpoints",
-    "endpointslices.discovery.k8s.io",
-    "events",
-    "events.events.k8s.io",
-)
 DONE_PHASES = {"Completed", "PartiallyFailed", "Failed", "FailedValidation", "FinalizingPartiallyFailed"}
-
-
-@dataclass
-class DrillOptions:
-    source: str
-    partner: str | None = None
-    tenant: str | None = None
-    seed: int = 0
-    keep: bool = False
-    report_dir: Path | None = None
-    immutability: bool = True
-
-
-@dataclass
-class Plan:
-    """What the drill will touch, decided before anything is written."""
-
-    source: str
-    partner: str
-    run_id: str
-    namespaces: dict[str, str]  # source namespace -> drill namespace on the partner
-    seed_namespace: str | None  # created by the drill (deleted afterwards unless --keep)
-    seed_into_tenant: bool  # seeded objects go into an existing tenant namespace
-    backup: str
-    restore: str
-    bucket: str
-    location: str
-    restore_location: str
-    created_namespaces: list[str] = field(default_factory=list)
-
-
-def run_id_now(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%m%d%H%M%S")
-
-
-def drill_namespace(source_namespace: str, run_id: str) -> str:
-    """``r<run id>-<source namespace>``, cut to Kubernetes' 63 characters."""
-    return f"r{run_id}-{source_namespace}"[:63].rstrip("-")
-
-
-def choose_partner(source: str, wanted: str | None) -> str:
-    model = load_sites()
-    if source not in model.ids:
-        raise InputError(f"unknown site {source!r}; known sites: {', '.join(model.ids)}")
-    partners = model.site(source).partner_ids
-    if not partners:
-        raise InputError(f"{source} has no backup partner in the site model")
-    if wanted is None:
-        return partners[0]
-    if wanted not in partners:
-        raise InputError(f"{wanted} is not a backup partner of {source} (partners: {', '.join(partners)})")
-    return wanted
-
-
-def tenant_namespace(tenant: str) -> str:
-    return tenant if tenant.startswith("tenant-") else f"tenant-{slug(tenant)}"
-
-
-def _source_namespaces(options: DrillOptions, run_id: str) -> tuple[list[str], str | None]:
-    """(namespaces to back up, namespace the drill creates for seeded objects)."""
-    if options.tenant:
-        name = tenant_namespace(options.tenant)
-        if kube.namespace(options.source, name) is None:
-            raise InputError(f"tenant namespace {name} does not exist on {options.source}")
-        return [name], None
-    if options.seed > 0:
-        name = f"drill-{run_id}"
-        return [name], name
-    tenants = kube.list_items(options.source, "/api/v1/namespaces", f"pdn.go.id/tenant,pdn.go.id/site={options.source}")
-    names = sorted(item["metadata"]["name"] for item in tenants)
-    if not names:
-        raise InputError(f"{options.source} has no tenant namespaces", hint="seed some with --seed N")
-    return names, None
-
-
-def preflight(options: DrillOptions) -> Plan:
-    """Every check that needs no write; raises one clear error naming the site and endpoint."""
-    partner = choose_partner(options.source, options.partner)
-    for site in (options.source, partner):
-        reason = kube.reachable(site)
-        if reason is not None:
-            raise PdnError(
-                f"{site}'s Kubernetes API at {endpoints.kube_server(site)} is unreachable ({reason}); "
-                "nothing was changed",
-                hint=f"pdn lab up --site {site}",
-            )
-    bucket = store.bucket_name(options.source)
-    store.check_bucket(partner, bucket)
-    location, restore_location = f"to-{partner}", f"from-{options.source}"
-    for site, name in ((options.source, location), (partner, restore_location)):
-        if kube.velero_get(site, "backupstoragelocations", name) is None:
-            raise PdnError(
-                f"{site} has no Velero location {name} in namespace {velero.NAMESPACE}",
-                hint=f"pdn stacks up --lab --site {site}",
-            )
-    run_id = run_id_now()
-    namespaces, seed_namespace = _source_namespaces(options, run_id)
-    return Plan(
-        source=options.source,
-        partner=partner,
-        run_id=run_id,
-        namespaces={name: drill_namespace(name, run_id) for name in namespaces},
-        seed_namespace=seed_namespace,
-        seed_into_tenant=bool(options.tenant and options.seed > 0),
-        backup=f"drill-{options.source}-{run_id}",
-        restore=f"drill-{options.source}-{run_id}",
-        bucket=bucket,
-        location=location,
-        restore_location=restore_location,
-    )
-
-
-def backup_manifest(plan: Plan) -> dict[str, Any]:
-    return {
-        "apiVersion": "velero.io/v1",
-        "kind": "Backup",
-        "metadata": {
-            "name": plan.backup,
-            "namespace": velero.NAMESPACE,
-            "labels": {"pdn.go.id/site": plan.source, seed.DRILL_LABEL: plan.run_id},
-        },
-        "spec": {
-            "includedNamespaces": sorted(plan.namespaces),
-            "storageLocation": plan.location,
-            "snapshotVolumes": False,
-            "defaultVolumesToFsBackup": False,
-            "ttl": "720h0m0s",
-        },
-    }
-
-
-def restore_manifest(plan: Plan) -> dict[str, Any]:
-    return {
-        "apiVersion": "velero.io/v1",
-        "kind": "Restore",
-        "metadata": {
-            "name": plan.restore,
-            "namespace": velero.NAMESPACE,
-            "labels": {"pdn.go.id/site": plan.partner, seed.DRILL_LABEL: plan.run_id},
-        },
-        "spec": {
-            "backupName": plan.backup,
-            "includedNamespaces": sorted(plan.namespaces),
-            "namespaceMapping": dict(sorted(plan.namespaces.items())),
-            "excludedResources": list(DERIVED_RESOURCES),
-            "restorePVs": False,
-            "existingResourcePolicy": "none",
-        },
-    }
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -243,32 +82,28 @@ def wait_for(
     counts: Callable[[dict[str, Any]], tuple[int, int | None]] = lambda _obj: (0, None),
 ) -> dict[str, Any]:
     """Poll a Velero object until ``done``; show its progress. Raises on timeout."""
-    deadline = time.monotonic() + timeout
     with _progress() as progress:
         task = progress.add_task(label, total=None, count="")
-        while True:
+
+        def look() -> dict[str, Any] | None:
             found = kube.velero_get(site, plural, name)
             if found is not None:
                 completed, total = counts(found)
                 phase = found.get("status", {}).get("phase", "New")
-                progress.update(
-                    task,
-                    completed=completed,
-                    total=total,
-                    description=f"{label} [{phase}]",
-                    count=f"{completed}/{total} items" if total else "",
-                )
-                if done(found):
-                    if total:
-                        progress.update(task, completed=total, count=f"{total}/{total} items")
-                    return found
-            if time.monotonic() > deadline:
-                phase = (found or {}).get("status", {}).get("phase", "not found")
-                raise PdnError(
-                    f"{site}: {plural[:-1]} {name} not done after {timeout:.0f} s (phase {phase})",
-                    hint=f"see {velero.server_spec(site).log_file}",
-                )
-            time.sleep(0.25)
+                progress.update(task, completed=completed, total=total, description=f"{label} [{phase}]",
+                                count=f"{completed}/{total} items" if total else "")  # fmt: skip
+            return found
+
+        found = wait_until(
+            f"{site}'s {plural[:-1]} {name} to finish", look, lambda obj: obj is not None and done(obj),
+            timeout=timeout, interval=0.25, hint=f"see {velero.server_spec(site).log_file}",
+            describe=lambda obj: f"phase {(obj or {}).get('status', {}).get('phase', 'not found')}",
+        )  # fmt: skip
+        assert found is not None
+        total = counts(found)[1]
+        if total:
+            progress.update(task, completed=total, count=f"{total}/{total} items")
+        return found
 
 
 def _item_counts(key_done: str) -> Callable[[dict[str, Any]], tuple[int, int | None]]:
@@ -297,18 +132,15 @@ def _seed(plan: Plan, count: int) -> int:
 
 
 def _location_available(site: str, name: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    phase = "unknown"
-    while time.monotonic() < deadline:
+    def phase() -> str:
         found = kube.velero_get(site, "backupstoragelocations", name) or {}
-        phase = found.get("status", {}).get("phase", "unknown")
-        if phase == "Available":
-            return
-        time.sleep(0.5)
-    raise PdnError(
-        f"{site}'s Velero location {name} is {phase}: Velero cannot use the partner bucket",
+        return str(found.get("status", {}).get("phase", "unknown"))
+
+    wait_until(
+        f"{site}'s Velero location {name} to be Available (Velero must reach the partner bucket)", phase,
+        lambda seen: seen == "Available", timeout=timeout, interval=0.5, describe=lambda seen: f"phase {seen}",
         hint=f"see {velero.server_spec(site).log_file}",
-    )
+    )  # fmt: skip
 
 
 def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> DrillResult:
@@ -441,40 +273,3 @@ def _cleanup(plan: Plan, say: Callable[[str], None]) -> None:
         kube.velero_delete(plan.partner, "restores", plan.restore)
     if removed or plan.created_namespaces:
         say(f"cleaned up: {', '.join([*removed, *plan.created_namespaces])} (backup {plan.backup} kept)")
-
-
-def to_json(result: DrillResult) -> dict[str, Any]:
-    comparison = result.comparison
-    return {
-        "source": result.source,
-        "partner": result.partner,
-        "passed": result.passed,
-        "backup": result.backup_name,
-        "location": result.location,
-        "restore_location": result.restore_location,
-        "namespaces": result.namespaces,
-        "rpo_seconds": result.rpo_seconds,
-        "rto_seconds": result.rto_seconds,
-        "objects_compared": comparison.compared,
-        "objects_equal": comparison.equal,
-        "missing": [f"{kind}/{name}" for kind, name in comparison.missing],
-        "unexpected": [f"{kind}/{name}" for kind, name in comparison.unexpected],
-        "differences": [str(difference) for difference in comparison.differences],
-        "objects_by_kind": result.objects_by_kind,
-        "restored_items": result.restored_items,
-        "lock": result.lock,
-        "immutability": result.immutability,
-        "phases": [
-            {**asdict(phase), "started": phase.started.isoformat(), "finished": phase.finished.isoformat()}
-            for phase in result.phases
-        ],
-        "warnings": result.warnings,
-        "notes": result.notes,
-    }
-
-
-def write_all(result: DrillResult, folder: Path) -> tuple[Path, Path, Path]:
-    markdown, page = write_report(result, folder)
-    data = folder / "drill.json"
-    data.write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
-    return markdown, page, data

@@ -1,19 +1,18 @@
-"""Kubernetes access for the drill: one client per lab site, raw JSON reads and writes, Velero objects.
+"""What the drill reads and writes in Kubernetes: the compared kinds, tenant objects, Velero objects.
 
-Objects are read and written as plain dictionaries through the client's raw ``call_api``: the drill
-compares JSON, and skipping the typed models keeps thousands of objects fast.
+Requests go through :mod:`pdn.kube` (plain JSON dictionaries: the drill compares JSON, and
+skipping the typed models keeps thousands of objects fast).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
+from pdn import kube
 from pdn.errors import PdnError
-from pdn.lab import endpoints
+from pdn.kube import KubeError
 
 VELERO_GROUP = "velero.io"
 VELERO_VERSION = "v1"
@@ -63,19 +62,6 @@ KINDS_BY_NAME = {kind.kind: kind for kind in COMPARED_KINDS}
 CLUSTER_OWNED = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
 
 
-@cache
-def api_client(site_id: str) -> Any:
-    """A ``kubernetes`` ApiClient for the site's lab cluster (admin kubeconfig)."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    kubeconfig = str(endpoints.kubeconfig_path(site_id))
-    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
-    configuration.connection_pool_maxsize = 32
-    configuration.retries = 1
-    return client.ApiClient(configuration)
-
-
 def request(
     site_id: str,
     method: str,
@@ -84,57 +70,22 @@ def request(
     query: list[tuple[str, str]] | None = None,
     timeout: float = 30,
 ) -> Any:
-    """One raw JSON request; raises the client's ApiException (``.status``) on HTTP errors."""
-    from kubernetes.client.exceptions import ApiException
-
-    api = api_client(site_id)
-    verb, url, headers, payload, _ = api.param_serialize(
-        method,
-        path,
-        query_params=query or [],
-        header_params={"Accept": "application/json", "Content-Type": "application/json"},
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    response = api.call_api(verb, url, header_params=headers, body=payload, _request_timeout=timeout)
-    data = response.read()
-    if not 200 <= response.status < 300:
-        ApiException.from_response(http_resp=response, body=data.decode(errors="replace") if data else None, data=None)
-    return json.loads(data) if data else None
-
-
-def status_code(error: Exception) -> int | None:
-    return getattr(error, "status", None)
+    """One JSON request to the site's cluster; raises :class:`pdn.kube.KubeError` (``.status``)."""
+    return kube.site(site_id).request(method, path, body, query=query or (), timeout=timeout)
 
 
 def reachable(site_id: str) -> str | None:
     """``None`` when the site's API server answers ``/version``, else the reason."""
-    try:
-        request(site_id, "GET", "/version", timeout=5)
-    except Exception as error:  # connection refused, TLS, timeout: all mean "cannot reach"
-        lines = str(error).splitlines() or [""]
-        return f"{type(error).__name__}: {lines[0][:200]}"
-    return None
+    return kube.site(site_id).reachable()
 
 
 def get(site_id: str, path: str) -> dict[str, Any] | None:
     """The object at ``path``, or ``None`` when it does not exist."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found: dict[str, Any] = request(site_id, "GET", path)
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    return found
+    return kube.site(site_id).get(path)
 
 
 def list_items(site_id: str, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-    query = [("labelSelector", label_selector)] if label_selector else []
-    reply = request(site_id, "GET", path, query=query)
-    items: list[dict[str, Any]] = reply.get("items", [])
-    return items
+    return kube.site(site_id).list_items(path, label_selector)
 
 
 def namespace_objects(site_id: str, namespace: str) -> list[dict[str, Any]]:
@@ -159,38 +110,19 @@ def namespace(site_id: str, name: str) -> dict[str, Any] | None:
 
 def create(site_id: str, obj: dict[str, Any]) -> None:
     """Create ``obj`` (a namespace or a namespaced object of a compared kind); existing ones are kept."""
-    from kubernetes.client.exceptions import ApiException
-
     if obj["kind"] == "Namespace":
         path = "/api/v1/namespaces"
     else:
         path = KINDS_BY_NAME[obj["kind"]].collection(obj["metadata"]["namespace"])
     try:
-        request(site_id, "POST", path, obj)
-    except ApiException as error:
-        if error.status != 409:
-            reason = _reason(error)
-            raise PdnError(f"{site_id}: creating {obj['kind']}/{obj['metadata']['name']} failed: {reason}") from None
-
-
-def _reason(error: Any) -> str:
-    try:
-        return str(json.loads(error.body).get("message", error.reason))
-    except (TypeError, ValueError):
-        return str(getattr(error, "reason", error))
+        kube.site(site_id).create(path, obj)
+    except KubeError as error:
+        raise PdnError(f"{site_id}: creating {obj['kind']}/{obj['metadata']['name']} failed: {error}") from None
 
 
 def delete_namespace(site_id: str, name: str) -> bool:
     """Ask for the namespace's deletion (the namespace controller finishes it); True if it existed."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        request(site_id, "DELETE", f"/api/v1/namespaces/{name}")
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
+    return kube.site(site_id).delete(f"/api/v1/namespaces/{name}")
 
 
 def delete_labelled(site_id: str, namespace: str, selector: str, kinds: Iterable[Kind] = COMPARED_KINDS) -> None:
@@ -222,10 +154,4 @@ def velero_list(site_id: str, plural: str) -> list[dict[str, Any]]:
 
 
 def velero_delete(site_id: str, plural: str, name: str) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        request(site_id, "DELETE", velero_path(plural, name))
-    except ApiException as error:
-        if error.status != 404:
-            raise
+    kube.site(site_id).delete(velero_path(plural, name))

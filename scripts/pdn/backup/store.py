@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pdn import naming
 from pdn.errors import PdnError
 from pdn.lab import endpoints
 from pdn.s3client import s3_client
@@ -22,7 +23,7 @@ PREFIX = "velero"
 
 def bucket_name(source_site: str) -> str:
     """Bucket on a partner's store that receives ``source_site``'s backups (the stacks' naming)."""
-    return f"pdn-backup-{source_site}"
+    return naming.backup_bucket(source_site)
 
 
 def client(site_id: str, fast: bool = False) -> Any:

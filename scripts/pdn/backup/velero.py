@@ -36,11 +36,13 @@ from pdn.lab import endpoints, layout
 from pdn.lab.components import http_ok
 from pdn.lab.processes import ProcessSpec, running_pid, start, stop
 from pdn.toolchain import resolve
+from pdn.wait import wait_until
 
 NAMESPACE = "velero"
 PROCESS = "velero"
 PLUGIN = "velero-plugin-for-aws"
 READY_TIMEOUT = 90.0
+CRD_TIMEOUT = 30.0  # seconds new CRDs may take to be Established (all of them together)
 # Short periods so a drill sees a partner's new backup within seconds (defaults: 1 min each).
 SYNC_PERIOD = "5s"
 VALIDATION_PERIOD = "10s"
@@ -161,14 +163,17 @@ def ensure_crds(site_id: str, velero: str | None = None) -> list[str]:
         manifest["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "pdn-backup"
         kube.request(site_id, "POST", crds, manifest)
         created.append(name)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CRD_TIMEOUT
     for name in created:
-        while time.monotonic() < deadline:
+
+        def conditions(name: str = name) -> dict[str, str]:
             crd = kube.get(site_id, f"{crds}/{name}") or {}
-            conditions = crd.get("status", {}).get("conditions") or []
-            if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-                break
-            time.sleep(0.2)
+            return {c.get("type", "?"): c.get("status", "?") for c in crd.get("status", {}).get("conditions") or []}
+
+        wait_until(
+            f"{site_id}'s CRD {name} to be Established", conditions, lambda seen: seen.get("Established") == "True",
+            timeout=max(0.0, deadline - time.monotonic()), describe=lambda seen: f"conditions {seen or 'none'}",
+        )  # fmt: skip
     return created
 
 
@@ -226,16 +231,20 @@ def ensure_server(site_id: str, say: Say | None = None) -> bool:
 
 
 def wait_ready(site_id: str, spec: ProcessSpec) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if healthy(site_id):
-            return
+            return True
         if running_pid(spec) is None:
             raise PdnError(
                 f"{site_id} velero server exited while starting: {last_error(spec)}", hint=f"see {spec.log_file}"
             )
-        time.sleep(0.2)
-    raise PdnError(f"{site_id} velero server did not answer in {READY_TIMEOUT:.0f} s", hint=f"see {spec.log_file}")
+        return False
+
+    wait_until(
+        f"{site_id}'s velero server to serve metrics on 127.0.0.1:{metrics_port(site_id)}", answers,
+        timeout=READY_TIMEOUT, describe=lambda _: f"no answer; last log error: {last_error(spec)}",
+        hint=f"see {spec.log_file}",
+    )  # fmt: skip
 
 
 def last_error(spec: ProcessSpec) -> str:

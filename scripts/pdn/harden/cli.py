@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from pdn.console import console
@@ -39,12 +40,16 @@ def lab_inventory() -> Path:
 
 
 def print_recap(run: PlaybookRun) -> None:
-    table = Table("host", "ok", "changed", "failed", "unreachable", "skipped", title="ansible-playbook recap")
+    table = Table("host", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored",
+                  title="ansible-playbook recap")  # fmt: skip
     for host, recap in sorted(run.recap.items()):
-        table.add_row(host, str(recap.ok), str(recap.changed), str(recap.failed), str(recap.unreachable),
-                      str(recap.skipped))  # fmt: skip
+        table.add_row(host, *(str(n) for n in (recap.ok, recap.changed, recap.failed, recap.unreachable,
+                                               recap.skipped, recap.rescued, recap.ignored)))  # fmt: skip
     console.print(table)
-    console.print(f"{run.seconds:.0f} s, log: {run.log}")
+    for failure in run.failures:
+        line = f"[red]{escape(failure.host)}[/]: {escape(failure.task)}: {escape(failure.message)}"
+        console.print(line, highlight=False)
+    console.print(f"{run.seconds:.0f} s, log: {run.log}, stats: {run.stats_file}")
 
 
 @app.callback()
@@ -77,7 +82,8 @@ def harden(
     )  # fmt: skip
     print_recap(run)
     if not run.ok:
-        raise PdnError(f"ansible-playbook failed (exit {run.returncode})", hint=f"see {run.log}")
+        first = f": {run.failures[0].host}: {run.failures[0].task}: {run.failures[0].message}" if run.failures else ""
+        raise PdnError(f"ansible-playbook failed (exit {run.returncode}){first}", hint=f"see {run.log}")
 
 
 @app.command("report")
@@ -85,7 +91,7 @@ def report_command(
     site: str | None = typer.Option(None, "--site", "-s", help="Only the nodes of this site."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the reports (default: out/harden/report)."),
 ) -> None:
-    """Run Lynis and ssh-audit against every lab node; write Markdown and HTML per node."""
+    """Run Lynis and ssh-audit against every lab node; write Markdown, HTML and JSON per node."""
     _check_site(site)
     nodes = [node for node in list_nodes(site) if node.state == "running"]
     if not nodes:

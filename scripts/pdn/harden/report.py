@@ -1,4 +1,4 @@
-"""``pdn harden report``: judge every node with Lynis and ssh-audit; write Markdown and HTML.
+"""``pdn harden report``: judge every node with Lynis and ssh-audit; write Markdown, HTML and JSON.
 
 Lynis runs on the node over SSH (``sudo lynis audit system``) and its machine-readable
 report gives the hardening index, warnings and suggestions. ssh-audit (PyPI) runs here,
@@ -13,11 +13,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pdn.errors import ToolMissingError
 from pdn.nodes.runtime import Node, ssh_base_args
+
+#: The machine-readable index of a report folder: ``{"nodes": [<to_json(report)>, ...]}``.
+INDEX_JSON = "index.json"
 
 
 @dataclass
@@ -205,15 +209,25 @@ def summary_markdown(reports: Sequence[NodeReport]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_json(report: NodeReport) -> dict[str, Any]:
+    """The report as data: what the Markdown shows, for programs (``pdn up``'s summary reads it)."""
+    return asdict(report)
+
+
 def write_reports(reports: Sequence[NodeReport], folder: Path) -> list[Path]:
+    """Per node Markdown, HTML and JSON; ``index.md`` and ``index.json`` over all nodes."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for report in reports:
-        for suffix, text in ((".md", to_markdown(report)), (".html", to_html(report))):
+        data = json.dumps(to_json(report), indent=2) + "\n"
+        for suffix, text in ((".md", to_markdown(report)), (".html", to_html(report)), (".json", data)):
             path = folder / f"{report.node}{suffix}"
-            path.write_text(text)
+            path.write_text(text, encoding="utf-8")
             written.append(path)
     summary = folder / "index.md"
-    summary.write_text(summary_markdown(reports))
-    written.append(summary)
-    return written
+    summary.write_text(summary_markdown(reports), encoding="utf-8")
+    index = folder / INDEX_JSON
+    temporary = index.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"nodes": [to_json(r) for r in reports]}, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(index)
+    return [*written, summary, index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import time
 
 import typer
@@ -34,6 +35,12 @@ def _runtime_check(value: str) -> str:
 def up_command(
     site: list[str] = SiteOption,
     nodes: int = typer.Option(0, "--nodes", min=0, help="Also start N Debian 12 node containers per site."),
+    real_nodes: int = typer.Option(
+        0,
+        "--real-nodes",
+        min=0,
+        help="Also start N real Kubernetes nodes per site (node containers joined with kubeadm).",
+    ),
     runtime_name: str = typer.Option("process", "--runtime", help="process (default) or kind."),
 ) -> None:
     """Start (or repair) the lab; a second run changes nothing."""
@@ -50,9 +57,11 @@ def up_command(
         f"[green]lab up[/]: {len(results)} site(s), {started} process(es) started, "
         f"{sum(len(result.kept) for result in results)} already running, {time.monotonic() - began:.1f} s"
     )
-    if nodes:
+    if nodes and real_nodes:
+        raise InputError("--nodes and --real-nodes start the same node containers: give one of them")
+    if nodes or real_nodes:
         for result in results:
-            start_node_containers(result.site, nodes)
+            start_node_containers(result.site, nodes or real_nodes, real=bool(real_nodes))
 
 
 @app.command("down")
@@ -96,8 +105,61 @@ def status_command(site: list[str] = SiteOption) -> None:
         )
     console.print(table)
     console.print("memory per site: " + ", ".join(f"{name} {rss / 2**20:.0f} MiB" for name, rss in per_site.items()))
+    _print_real_nodes(
+        site or layout.site_ids(), {row.site for row in rows if row.name == "kube-apiserver" and row.healthy}
+    )
+    _print_security(site or layout.site_ids())
     if any(row.state in ("unhealthy", "dead (stale pid)") for row in rows):
         raise PdnError("some lab components are not healthy", hint="pdn lab up (repairs what is down)")
+
+
+def _print_security(site_ids: list[str]) -> None:
+    """How each site's etcd and state are protected, as probed just now."""
+    from pdn.lab.components import etcd_security
+
+    facts = {site_id: etcd_security(site_id) for site_id in site_ids}
+    columns = ["site", *dict.fromkeys(key for entry in facts.values() for key in entry)]
+    table = Table(*columns, title="etcd and state")
+    for site_id, entry in facts.items():
+        table.add_row(site_id, *(entry.get(column, "-") for column in columns[1:]))
+    console.print(table)
+
+
+def _print_real_nodes(site_ids: list[str], serving: set[str]) -> None:
+    """Each real node's kubelet, runtime and readiness, as its site's API server reports them."""
+    if shutil.which("podman") is None:
+        return
+    from pdn.lab.realnodes import real_nodes
+
+    table = Table(title="real nodes")
+    for column in ("site", "node", "address", "kubelet", "runtime", "ready"):
+        table.add_column(column)
+    shown = 0
+    for site_id in site_ids:
+        containers = real_nodes(site_id)
+        if not containers:
+            continue
+        states = {}
+        if site_id in serving:
+            from pdn.lab.kube_addons import node_states
+            from pdn.sites import load_sites
+
+            states = {state.name: state for state in node_states(load_sites().site(site_id))}
+        for container in containers:
+            state = states.get(container.name)
+            ready = (
+                "[green]Ready[/]"
+                if state and state.ready
+                else "[yellow]not Ready[/]"
+                if state
+                else "[red]not joined[/]"
+            )
+            shown_state = ready if container.state == "running" else f"[dim]{container.state}[/]"
+            kubelet, runtime_version = (state.kubelet, state.runtime) if state else ("-", "-")
+            table.add_row(site_id, container.name, container.address, kubelet, runtime_version, shown_state)
+            shown += 1
+    if shown:
+        console.print(table)
 
 
 @app.command("env")

@@ -2,7 +2,10 @@
 
 Control-plane nodes ``<site>-cp-<n>`` are spread round-robin over the site's failure domains
 and tainted like kubeadm's; each worker pool contributes ``<site>-<pool>-<n>`` nodes in its
-failure domain with the pool's labels, CPU and memory.
+failure domain with the pool's labels, CPU and memory. Every fake node also carries the
+``kwok.x-k8s.io/node=fake:NoSchedule`` taint, so that nothing but a scale test that tolerates it
+lands there: a site's real workloads run on its real nodes (pdn.lab.realnodes) and never pass
+for Running on a node that runs nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ ZONE = "topology.kubernetes.io/zone"
 POOL = "pdn.go.id/pool"
 FAILURE_DOMAIN = "pdn.go.id/failure-domain"
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+FAKE_TAINT = {"key": KWOK_ANNOTATION, "value": "fake", "effect": "NoSchedule"}
+#: What a pod spec adds to be scheduled onto kwok's fake nodes (scale tests only).
+FAKE_TOLERATION = {"key": KWOK_ANNOTATION, "operator": "Equal", "value": "fake", "effect": "NoSchedule"}
 
 
 def _node(name: str, labels: dict[str, str], cpu: int, memory_gib: int, taints: list[dict[str, str]]) -> dict[str, Any]:
@@ -29,7 +35,7 @@ def _node(name: str, labels: dict[str, str], cpu: int, memory_gib: int, taints: 
             "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok", **labels},
             "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
         },
-        "spec": {"taints": taints} if taints else {},
+        "spec": {"taints": [*taints, FAKE_TAINT]},
         "status": {
             "capacity": capacity,
             "allocatable": capacity,

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdn.errors import PdnError
+from pdn.wait import WaitTimeout, wait_until
+
+#: Seconds a process may take to vanish after SIGKILL (it only outlives that stuck in the kernel).
+KILL_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def start(spec: ProcessSpec) -> int:
             cwd=spec.cwd,
             start_new_session=True,
             close_fds=True,
+            umask=0o077,  # data and object files the component writes: readable by the owner only
         )
     tmp = spec.pid_file.with_name(spec.pid_file.name + ".tmp")
     tmp.write_text(json.dumps({"pid": process.pid, "binary": spec.argv[0]}), encoding="utf-8")
@@ -148,14 +153,19 @@ def stop(spec: ProcessSpec, timeout: float = 15.0) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running_pid(spec) is not None:
-        time.sleep(0.1)
-    if running_pid(spec) is not None:
+
+    def gone(signal_name: str, seconds: float) -> None:
+        wait_until(
+            f"{spec.site} {spec.name} (pid {pid}) to exit after {signal_name}", lambda: running_pid(spec),
+            lambda running: running is None, timeout=seconds, interval=0.05, describe=lambda _: "still running",
+        )  # fmt: skip
+
+    try:
+        gone("SIGTERM", timeout)
+    except WaitTimeout:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        while running_pid(spec) is not None:
-            time.sleep(0.05)
+        gone("SIGKILL", KILL_TIMEOUT)
     spec.pid_file.unlink(missing_ok=True)
     return True
 

@@ -13,15 +13,17 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pdn import paths
+from pdn import kube, paths
 from pdn.errors import InputError, PdnError
+from pdn.kube import KubeError
 from pdn.lab import layout
 from pdn.lab.components import COMPONENTS, Component, components, prepare_site
 from pdn.lab.fake_nodes import site_nodes
-from pdn.lab.kubeapi import KubeApi
+from pdn.lab.nodesync import converge_nodes, ready_nodes
 from pdn.lab.processes import ProcessSpec, rss_bytes, running_pid, start, started_at, stop
 from pdn.sites import Site, SiteModel, load_sites
 from pdn.toolchain import resolve
+from pdn.wait import wait_until
 
 TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "minio")
 READY_TIMEOUT = 90.0  # seconds a component may take to answer its health check
@@ -68,19 +70,18 @@ def select_sites(model: SiteModel, wanted: Iterable[str] = ()) -> list[Site]:
 
 
 def _wait(component: Component, deadline: float, site: str) -> None:
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if component.health():
-            return
+            return True
         if running_pid(component.spec) is None:
-            raise PdnError(
-                f"{site} {component.spec.name} exited while starting",
-                hint=f"see {component.spec.log_file}",
-            )
-        time.sleep(0.1)
-    raise PdnError(
-        f"{site} {component.spec.name} did not become healthy in {READY_TIMEOUT:.0f} s",
+            raise PdnError(f"{site} {component.spec.name} exited while starting", hint=f"see {component.spec.log_file}")
+        return False
+
+    wait_until(
+        f"{site} {component.spec.name} to answer its health check", healthy,
+        timeout=max(0.0, deadline - time.monotonic()), interval=0.1, describe=lambda _: "not healthy",
         hint=f"see {component.spec.log_file}",
-    )
+    )  # fmt: skip
 
 
 def _ensure(component: Component, result: SiteResult) -> bool:
@@ -107,19 +108,13 @@ def up_site(site: Site, report: Report) -> SiteResult:
         for name in group:
             _wait(parts[name], deadline, site.id)
         if group == ("kube-apiserver",):
-            KubeApi(site.id).converge_nodes(site_nodes(site))
-    api = KubeApi(site.id)
-    nodes_deadline = time.monotonic() + NODES_TIMEOUT
-    while True:
-        result.nodes = api.ready_nodes()
-        if result.nodes[0] == result.nodes[1] or time.monotonic() > nodes_deadline:
-            break
-        time.sleep(0.2)
-    if result.nodes[0] != result.nodes[1]:
-        raise PdnError(
-            f"{site.id}: only {result.nodes[0]}/{result.nodes[1]} kwok nodes became Ready",
-            hint=f"see {parts['kwok'].spec.log_file}",
-        )
+            converge_nodes(kube.site(site.id), site_nodes(site))
+    result.nodes = wait_until(
+        f"{site.id}'s kwok nodes to be Ready", lambda: ready_nodes(kube.site(site.id)),
+        lambda counts: counts[0] == counts[1], timeout=NODES_TIMEOUT,
+        describe=lambda counts: f"{counts[0]}/{counts[1]} Ready", retry_on=(KubeError,),
+        hint=f"see {parts['kwok'].spec.log_file}",
+    )  # fmt: skip
     result.seconds = time.monotonic() - began
     report(site.id, f"up in {result.seconds:.1f} s ({result.nodes[0]} nodes Ready)")
     return result

@@ -16,8 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pdn import safeload
 from pdn.errors import InputError
 from pdn.migrate.schema import App, Criticality, Runtime, Status
 from pdn.migrate.workspace import ASSESSMENT, write_csv
@@ -53,12 +52,9 @@ class Assessment:
 
 def load_eol(extra: Path | None = None) -> dict[str, dict[str, Any]]:
     text = resources.files("pdn.data").joinpath("migrate/eol.yaml").read_text(encoding="utf-8")
-    table: dict[str, dict[str, Any]] = yaml.safe_load(text)
+    table: dict[str, dict[str, Any]] = safeload.yaml_text(text, "eol.yaml (shipped)")
     if extra is not None:
-        try:
-            more = yaml.safe_load(extra.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise InputError(f"cannot read {extra}: {error}") from None
+        more = safeload.load_yaml(extra) or {}
         if not isinstance(more, dict):
             raise InputError(f"{extra} must map component -> {{eol: YEAR, successor: BOOL}}")
         table.update({str(k).lower(): v for k, v in more.items()})

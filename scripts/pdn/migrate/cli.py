@@ -26,6 +26,7 @@ from rich.table import Table
 from pdn.console import console
 from pdn.errors import InputError
 from pdn.migrate import workspace as ws
+from pdn.safeload import shown
 
 app = typer.Typer(
     help="Legacy migration: inventory -> duplicates and super apps -> waves -> manifests -> data -> cutover.",
@@ -38,25 +39,29 @@ OUT = typer.Option(None, "--out", "-o", help="Output folder of the pipeline [def
 
 
 def _out(out: Path | None) -> Path:
-    path = out or ws.default_out()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ws.output_folder(out or ws.default_out())
+
+
+def _ledger_path(folder: Path, app_id: str) -> Path:
+    """``copy/<app>.sqlite`` inside the output folder; the app id must be an identifier."""
+    from pdn import naming
+
+    if not naming.is_identifier(app_id):
+        raise InputError(f"APP {app_id!r}: {naming.IDENTIFIER_RULE}", hint="app ids come from the inventory's app_id")
+    return ws.inside(folder, ws.COPY_LEDGERS, f"{naming.app_folder(app_id)}.sqlite")
 
 
 def _load(inventory: Path | None, datacenters: Path | None, out: Path) -> Any:
     """Every stage starts here: nothing runs on an invalid inventory."""
-    from pdn.migrate import inventory as inv
+    from pdn.migrate.pipeline import load
 
-    source = inventory or ws.default_inventory()
-    if not source.exists():
-        raise InputError(f"inventory {source} does not exist", hint="run `pdn migrate generate` or pass --inventory")
-    loaded = inv.load(source, datacenters)
-    ws.guard_output(out, [loaded.app_file, loaded.dc_file])
-    return loaded
+    return load(inventory or ws.default_inventory(), datacenters, out)
 
 
 def _index(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    return {row["app_id"]: row for row in rows}
+    from pdn.migrate.pipeline import index
+
+    return index(rows)
 
 
 def _summary(title: str, values: dict[str, Any]) -> None:
@@ -83,15 +88,21 @@ def generate(
     datacenters: int = typer.Option(2_700, min=1, help="Number of legacy data centres."),
     seed: int = typer.Option(42, help="Random seed: same seed, same files."),
     fmt: str = typer.Option("csv", "--format", help="csv, json or yaml."),
+    split: str = typer.Option(
+        "seen", "--split", help="seen, or tuning/heldout: 12 % long-tail functions of that split's own vocabulary."
+    ),
 ) -> None:
     """Write a realistic synthetic national inventory (deterministic per seed) with true labels."""
+    from pdn.migrate.generate import SPLITS
     from pdn.migrate.generate import generate as make
 
     if fmt not in ("csv", "json", "yaml"):
         raise InputError(f"--format {fmt!r}: use csv, json or yaml")
+    if split not in SPLITS:
+        raise InputError(f"--split {split!r}: use {', '.join(SPLITS)}")
     target = out or ws.default_inventory()
     with _step(f"generate {apps} apps, {datacenters} data centres"):
-        counts = make(target, apps, datacenters, seed, fmt)
+        counts = make(target, apps, datacenters, seed, fmt, split)
     _summary(f"inventory in {target}", counts)
 
 
@@ -119,7 +130,7 @@ def validate(inventory: Path = INVENTORY, datacenters: Path = DATACENTERS, out: 
             "valid": True,
             "apps": len(loaded.apps),
             "datacenters": len(loaded.datacenters),
-            "inventory": str(loaded.app_file),
+            "inventory": shown(loaded.app_file),
             "extra_columns": list(loaded.extra_columns),
         },
     )
@@ -180,15 +191,16 @@ def dedup(
 
 
 def _score(clusters: Path, labels: Path) -> None:
-    from pdn.migrate.metrics import pairwise
+    from pdn.migrate.metrics import by_split
 
     predicted = {r["app_id"]: r["cluster_id"] for r in ws.read_csv(clusters, "dedup")}
-    truth = {r["app_id"]: r["function"] for r in ws.read_csv(labels, "generate")}
-    scores = pairwise(predicted, truth)
-    _summary(
-        "pairwise quality against labels",
-        {"precision": f"{scores.precision:.4f}", "recall": f"{scores.recall:.4f}", "F1": f"{scores.f1:.4f}"},
-    )
+    rows = ws.read_csv(labels, "generate")
+    truth = {r["app_id"]: r["function"] for r in rows}
+    splits = {r["app_id"]: r.get("split") or "seen" for r in rows}
+    table = Table("apps", "precision", "recall", "F1", title="pairwise quality against labels", title_justify="left")
+    for name, scores in by_split(predicted, truth, splits).items():
+        table.add_row(name, f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}")
+    console.print(table)
 
 
 @app.command()
@@ -304,43 +316,20 @@ def run(
     chart: bool = typer.Option(True, "--chart/--no-chart"),
 ) -> None:
     """The whole pipeline validate -> assess -> dedup -> consolidate -> plan in one process."""
-    from pdn.migrate import assess as assess_stage
-    from pdn.migrate import consolidate as consolidate_stage
-    from pdn.migrate import dedup as dedup_stage
-    from pdn.migrate import plan as plan_stage
-    from pdn.sites import load_sites
+    from pdn.migrate import pipeline
 
     folder = _out(out)
     options = _plan_options(start, cadence_days, ramp, max_wave_tb, overcommit)
-    with _step("validate"):
-        loaded = _load(inventory, datacenters, folder)
-        ws.write_csv(folder / ws.PROBLEMS, ["file", "line", "field", "message"], [])
-        ws.write_json(
-            folder / ws.VALIDATION, {"valid": True, "apps": len(loaded.apps), "datacenters": len(loaded.datacenters)}
-        )
-    with _step("assess"):
-        assess_stage.run(loaded.apps, folder, _date(as_of))
-    with _step("dedup"):
-        dedup_stage.run(loaded.apps, folder)
-    with _step("consolidate"):
-        consolidate_stage.run(
-            loaded.apps,
-            _index(ws.read_csv(folder / ws.CLUSTERS, "dedup")),
-            _index(ws.read_csv(folder / ws.ASSESSMENT, "assess")),
-            folder,
-            load_sites(),
-        )
-    with _step("plan"):
-        result = plan_stage.run(
-            loaded.apps,
-            _index(ws.read_csv(folder / ws.CONSOLIDATION, "consolidate")),
-            _index(ws.read_csv(folder / ws.ASSESSMENT, "assess")),
-            load_sites(),
-            folder,
-            options,
-            blackouts,
-            chart,
-        )
+    result = pipeline.run(
+        inventory or ws.default_inventory(),
+        folder,
+        datacenters=datacenters,
+        as_of=_date(as_of),
+        options=options,
+        blackouts=blackouts,
+        chart=chart,
+        stage=_step,
+    )
     _print_plan(result)
 
 
@@ -447,7 +436,7 @@ def _progress() -> Progress:
 def _endpoint(
     site: str | None, endpoint: str | None, credentials: Path | None, app_id: str, out: Path, anonymous: bool = False
 ) -> Any:
-    from pdn.migrate.s3 import Endpoint, credentials_from
+    from pdn.migrate.s3 import Credentials, Endpoint, credentials_from
     from pdn.sites import load_sites
 
     sites = load_sites()
@@ -465,8 +454,9 @@ def _endpoint(
         model_site = sites.site(site)
     except KeyError as error:
         raise InputError(str(error).strip('"')) from None
-    access, secret = ("-", "-") if anonymous else credentials_from(credentials)
-    return Endpoint(endpoint or model_site.object_storage.endpoint, access, secret, model_site.object_storage.region)
+    keys = Credentials("-", "-") if anonymous else credentials_from(credentials)
+    url = endpoint or model_site.object_storage.endpoint
+    return Endpoint(url, keys.access_key, keys.secret_key, model_site.object_storage.region, keys.session_token)
 
 
 SITE = typer.Option(None, "--site", help="Target site [default: the app's site in plan.csv].")
@@ -474,7 +464,8 @@ ENDPOINT = typer.Option(None, "--endpoint", help="Target S3 URL [default: the si
 CREDENTIALS = typer.Option(
     None,
     "--credentials",
-    help="File with access_key=/secret_key= (outside the repo); default: PDN_S3_ACCESS_KEY/PDN_S3_SECRET_KEY.",
+    help="File with access_key=, secret_key= and, for temporary keys, session_token= lines (outside the repo); "
+    "default: PDN_S3_ACCESS_KEY, PDN_S3_SECRET_KEY, PDN_S3_SESSION_TOKEN, else AWS_ACCESS_KEY_ID and so on.",
 )
 BUCKET = typer.Option(None, "--bucket", help="Target bucket [default: mig-<app>].")
 PREFIX = typer.Option("", "--prefix", help="Key prefix inside the target bucket.")
@@ -482,13 +473,17 @@ WORKERS = typer.Option(16, "--workers", min=1, max=64, help="Objects in flight."
 
 
 def _source(source: str, source_endpoint: str | None, source_credentials: Path | None) -> Any:
-    from pdn.migrate.s3 import BucketSource, DirectorySource, Endpoint, client, credentials_from
+    from pdn.migrate.s3 import Endpoint, client, credentials_from
+    from pdn.migrate.sources import BucketSource, DirectorySource
 
     if source.startswith("s3://"):
         if not source_endpoint:
             raise InputError("an s3:// source needs --source-endpoint URL")
-        access, secret = credentials_from(source_credentials, prefix="PDN_SOURCE_S3")
-        return BucketSource(client(Endpoint(source_endpoint, access, secret)), source)
+        keys = credentials_from(source_credentials, prefix="PDN_SOURCE_S3")
+        return BucketSource(
+            client(Endpoint(source_endpoint, keys.access_key, keys.secret_key, session_token=keys.session_token)),
+            source,
+        )
     return DirectorySource(Path(source))
 
 
@@ -512,7 +507,8 @@ def copy_command(
     """Copy an app's data to its site's object store (parallel, multipart, SHA-256 ledger, resumable)."""
     from pdn.migrate import copy as stage
     from pdn.migrate.ledger import Ledger
-    from pdn.migrate.s3 import DirectS3, friendly_errors, tls_verify
+    from pdn.migrate.s3 import friendly_errors
+    from pdn.migrate.target import TargetStore
 
     folder = _out(out)
     try:
@@ -521,12 +517,15 @@ def copy_command(
         if not (dry_run and str(error) == "no S3 credentials"):
             raise
         target = _endpoint(site, endpoint, None, app_id, folder, anonymous=True)  # a dry run sends nothing
+    from pdn.naming import bucket_name
+
+    ledger_file = _ledger_path(folder, app_id)
     src = _source(source, source_endpoint, source_credentials)
-    bucket = bucket or ws.bucket_name(app_id)
+    bucket = bucket or bucket_name(app_id)
     with (
         friendly_errors(f"copy {app_id}"),
-        Ledger(folder / ws.COPY_LEDGERS / f"{app_id}.sqlite") as ledger,
-        DirectS3(target, verify=tls_verify()) as store,
+        Ledger(ledger_file) as ledger,
+        TargetStore(target) as store,
         _progress() as bar,
     ):
         task = bar.add_task(f"copy {app_id} → {bucket}", total=None)
@@ -547,6 +546,19 @@ def copy_command(
         f"{report.skipped} already done; {report.listed} in the source"
         + (f"; aborted {report.aborted_uploads} stale multipart uploads" if report.aborted_uploads else "")
     )
+    _say_not_copied(report.not_copied)
+
+
+def _say_not_copied(entries: list[tuple[str, str]]) -> None:
+    """Source entries copy does not copy: each named, so that nobody takes the copy for complete."""
+    if not entries:
+        return
+    console.print(f"[yellow]not copied[/]: {len(entries)} source entries that are not regular files:")
+    for key, reason in entries[:10]:
+        console.print(f"  {escape(key)}: {escape(reason)}", highlight=False)
+    if len(entries) > 10:
+        console.print(f"  ... and {len(entries) - 10} more (all in the ledger)")
+    console.print("verify counts them as not verified: copy what they point at as a source of its own")
 
 
 @app.command("verify")
@@ -567,10 +579,12 @@ def verify_command(
     from pdn.errors import PdnError
     from pdn.migrate import verify as stage
     from pdn.migrate.ledger import Ledger
-    from pdn.migrate.s3 import DirectS3, friendly_errors, tls_verify
+    from pdn.migrate.s3 import friendly_errors
+    from pdn.migrate.target import TargetStore
+    from pdn.naming import bucket_name
 
     folder = _out(out)
-    ledger_file = folder / ws.COPY_LEDGERS / f"{app_id}.sqlite"
+    ledger_file = _ledger_path(folder, app_id)
     if not ledger_file.is_file():
         raise InputError(f"no copy ledger for {app_id} in {folder}", hint="run `pdn migrate copy` first")
     target = _endpoint(site, endpoint, credentials, app_id, folder)
@@ -578,14 +592,14 @@ def verify_command(
     with (
         friendly_errors(f"verify {app_id}"),
         Ledger(ledger_file) as ledger,
-        DirectS3(target, verify=tls_verify()) as store,
+        TargetStore(target) as store,
         _progress() as bar,
     ):
         stored = ledger.meta()
         task = bar.add_task(f"verify {app_id}", total=None)
         report = stage.verify(
             store,
-            bucket or stored.get("bucket") or ws.bucket_name(app_id),
+            bucket or stored.get("bucket") or bucket_name(app_id),
             prefix or stored.get("prefix", ""),
             ledger,
             src,
@@ -598,5 +612,11 @@ def verify_command(
             f"{len(report.mismatched)} objects differ, {len(report.missing)} missing "
             f"(e.g. {(report.mismatched + report.missing)[0]})",
             hint="re-run `pdn migrate copy` for this app, then verify again",
+        )
+    if report.not_verified:
+        raise PdnError(
+            f"{report.ok} objects match, but {len(report.not_verified)} source entries were not copied and are "
+            f"not verified (e.g. {report.not_verified[0]})",
+            hint="symbolic links and special files are never followed: copy their targets as sources of their own",
         )
     console.print(f"[green]✓[/] all {report.ok} objects match ({report.bytes / 1e6:.1f} MB re-read, SHA-256)")

@@ -11,35 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from pdn.errors import InputError
+from pdn.migrate.catalog import Catalog, SuperApp, load_catalog
 from pdn.migrate.schema import App, Status
 from pdn.migrate.workspace import CATALOG_USED, CONSOLIDATION, atomic_write, write_csv
 from pdn.sites.model import SiteModel
 
+__all__ = ["Catalog", "Decision", "SuperApp", "consolidate", "load_catalog", "match", "run"]
+
 HEADER = ("app_id", "cluster_id", "super_app", "role", "action", "site", "evidence", "approved_by")
 AGENCY_RANK = {"ministry": 0, "agency": 1, "province": 2, "city": 3, "regency": 4}
-
-
-class SuperApp(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: str = Field(pattern=r"^[a-z0-9-]+$")
-    name: str
-    description: str = ""
-    concepts: list[str] = Field(min_length=1)
-    site: str
-    min_users: int = Field(default=100, ge=0)
-
-
-class Catalog(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    superapps: list[SuperApp] = Field(min_length=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,35 +35,6 @@ class Decision:
     action: str  # final 6R
     site: str  # super app site, empty for standalone (placed by plan)
     evidence: str
-
-
-def load_catalog(path: Path | None, sites: SiteModel) -> tuple[Catalog, str]:
-    """The catalog (shipped default or ``path``), checked against the site model."""
-    if path is None:
-        text = resources.files("pdn.data").joinpath("migrate/superapps.yaml").read_text(encoding="utf-8")
-        name = "superapps.yaml (shipped)"
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise InputError(f"cannot read catalog {path}: {error}") from None
-        name = str(path)
-    try:
-        catalog = Catalog.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as error:
-        raise InputError(
-            f"catalog {name} is invalid: {error}", hint="compare with the shipped superapps.yaml"
-        ) from None
-    ids = [app.id for app in catalog.superapps]
-    if len(set(ids)) != len(ids):
-        raise InputError(f"catalog {name}: duplicate super app ids")
-    for app in catalog.superapps:
-        if app.site not in sites.ids:
-            raise InputError(
-                f"catalog {name}: super app {app.id} on unknown site {app.site!r}",
-                hint=f"known sites: {', '.join(sites.ids)}",
-            )
-    return catalog, text
 
 
 def concepts_of(cluster_id: str) -> set[str]:
@@ -205,4 +160,10 @@ def run(
     counts: dict[str, int] = {}
     for d in decisions:
         counts[d.role] = counts.get(d.role, 0) + 1
+    from pdn.migrate import datasets
+
+    rows = [
+        {"app_id": d.app_id, "cluster_id": d.cluster_id, "super_app": d.super_app, "role": d.role} for d in decisions
+    ]
+    counts.update(datasets.run(apps, rows, catalog, sites, out))
     return counts

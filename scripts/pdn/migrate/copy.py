@@ -19,12 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from pdn.errors import InputError, PdnError
 from pdn.migrate.ledger import Entry, Ledger
-from pdn.migrate.s3 import META_SHA, DirectorySource, DirectS3, Source, SourceObject, sha256_of
+from pdn.migrate.s3 import META_SHA
+from pdn.migrate.sources import DirectorySource, Source, SourceObject, sha256_of
+from pdn.migrate.target import TargetStore
 
 PART = 16 * 1024 * 1024
 SMALL = PART  # up to this size: one PUT from memory; above: multipart in PART pieces
@@ -42,6 +44,9 @@ class CopyReport:
     copied_bytes: int = 0
     aborted_uploads: int = 0
     dry_run: bool = False
+    # source entries that are not regular files (or have no valid key): never copied, reported
+    # here and recorded in the ledger, where verify counts them as not verified
+    not_copied: list[tuple[str, str]] = field(default_factory=list)
 
 
 def plan_work(source: Source, ledger: Ledger) -> tuple[list[SourceObject], CopyReport, dict[str, Entry]]:
@@ -63,10 +68,11 @@ def plan_work(source: Source, ledger: Ledger) -> tuple[list[SourceObject], CopyR
             report.skipped += 1
         else:
             todo.append(item)
+    report.not_copied = list(source.skipped)
     return todo, report, known
 
 
-def abort_stale_uploads(target: DirectS3, bucket: str, prefix: str) -> int:
+def abort_stale_uploads(target: TargetStore, bucket: str, prefix: str) -> int:
     stale = list(target.uploads(bucket, prefix))
     for key, upload_id in stale:
         target.abort_upload(bucket, key, upload_id)
@@ -89,7 +95,7 @@ class Copier:
     """
 
     def __init__(
-        self, target: DirectS3, source: Source, bucket: str, prefix: str, part_threads: int = PARTS_IN_FLIGHT
+        self, target: TargetStore, source: Source, bucket: str, prefix: str, part_threads: int = PARTS_IN_FLIGHT
     ) -> None:
         self.direct, self.source, self.bucket, self.prefix = target, source, bucket, prefix
         self.parts = ThreadPoolExecutor(max_workers=part_threads, thread_name_prefix="pdn-part")
@@ -171,7 +177,7 @@ class Copier:
 
 
 def copy(
-    target: DirectS3,
+    target: TargetStore,
     source: Source,
     bucket: str,
     prefix: str,
@@ -200,6 +206,7 @@ def copy(
     target.ensure_bucket(bucket)
     report.aborted_uploads = abort_stale_uploads(target, bucket, prefix)
     ledger.set_meta(source=source.description, bucket=bucket, prefix=prefix, target=destination)
+    ledger.set_skipped(report.not_copied)
     ledger.upsert_pending(
         [
             (item.key, item.size, item.identity)
@@ -217,7 +224,7 @@ def copy(
 
 
 def _copy_all(
-    target: DirectS3,
+    target: TargetStore,
     source: Source,
     bucket: str,
     prefix: str,

@@ -200,10 +200,29 @@ def _description(rng: random.Random, family: Family | None, name: str) -> str:
     return rng.choice(family.descriptions)
 
 
+SPLITS = ("seen", "tuning", "heldout")
+LONG_TAIL_SHARE = 0.12  # of the apps, in the tuning and held-out modes
+MID_SIZE_FUNCTIONS = 6  # of those, functions with 20-150 apps at national scale; the rest 5-10 each
+
+
 def generate(
-    out: Path, apps: int = 24_400, datacenters: int = 2_700, seed: int = 42, fmt: str = "csv"
+    out: Path,
+    apps: int = 24_400,
+    datacenters: int = 2_700,
+    seed: int = 42,
+    fmt: str = "csv",
+    split: str = "seen",
 ) -> dict[str, int]:
-    """Write inventory, datacenters and labels to ``out``; returns counts."""
+    """Write inventory, datacenters and labels to ``out``; returns counts.
+
+    ``split`` "seen" (the default) draws every app from the seen families. "tuning" and
+    "heldout" replace 12 % of the apps by long-tail functions built from that split's own
+    vocabulary (``vocab_tuning`` / ``vocab_heldout``, see ``longtail``); ``labels.csv`` then
+    gains a ``split`` column so quality can be scored per split.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: use one of {', '.join(SPLITS)}")
+    long_tail = round(apps * LONG_TAIL_SHARE) if split != "seen" else 0
     rng = random.Random(seed)
     provinces = yaml.safe_load(
         resources.files("pdn.data").joinpath("migrate/provinces.yaml").read_text(encoding="utf-8")
@@ -234,7 +253,7 @@ def generate(
     labels: list[tuple[str, str]] = []
     by_agency_family: dict[tuple[str, str], list[str]] = {}
     today = dt.date(2026, 6, 30)
-    for index in range(apps):
+    for index in range(apps - long_tail):
         agency = agencies[index % len(agencies)] if index < len(agencies) else rng.choice(agencies)
         app_id = f"APP-{index + 1:06d}"
         if rng.random() < 0.06:
@@ -280,6 +299,12 @@ def generate(
         )
         labels.append((app_id, label))
         by_agency_family.setdefault((agency.name, label), []).append(app_id)
+    if long_tail:
+        _add_long_tail(
+            random.Random(f"{seed}:{split}"), split, long_tail, apps, agencies, dcs, dcs_by_agency, rows, labels
+        )
+        for row, (_, label) in zip(rows[apps - long_tail :], labels[apps - long_tail :], strict=True):
+            by_agency_family.setdefault((row["agency"], label), []).append(row["app_id"])
     _add_dependencies(rng, rows, labels, by_agency_family)
     out.mkdir(parents=True, exist_ok=True)
     app_header = [*APP_COLUMNS, "contact_unit"]
@@ -295,8 +320,105 @@ def generate(
         atomic_write(
             out / "datacenters.yaml", yaml.safe_dump({"datacenters": dcs}, allow_unicode=True, sort_keys=False)
         )
-    write_csv(out / "labels.csv", ["app_id", "function"], labels)
-    return {"apps": len(rows), "datacenters": len(dcs), "functions": len(set(label for _, label in labels))}
+    if split == "seen":
+        write_csv(out / "labels.csv", ["app_id", "function"], labels)
+    else:
+        write_csv(
+            out / "labels.csv",
+            ["app_id", "function", "split"],
+            ((app_id, label, split if label.startswith(f"{split}:") else "seen") for app_id, label in labels),
+        )
+    counts = {"apps": len(rows), "datacenters": len(dcs), "functions": len(set(label for _, label in labels))}
+    if long_tail:
+        counts[f"{split} apps"] = long_tail
+        counts[f"{split} functions"] = len({label for _, label in labels if label.startswith(f"{split}:")})
+    return counts
+
+
+def _add_long_tail(
+    rng: random.Random,
+    split: str,
+    count: int,
+    apps: int,
+    agencies: list[Agency],
+    dcs: list[dict[str, Any]],
+    dcs_by_agency: dict[str, list[str]],
+    rows: list[dict[str, Any]],
+    labels: list[tuple[str, str]],
+) -> None:
+    """Append ``count`` apps of long-tail functions of ``split``, each function in several agencies."""
+    from pdn.migrate import longtail
+
+    vocabulary = _vocabulary(split)
+    scale = apps / 24_400
+    sizes = [max(8, round(rng.uniform(20, 150) * scale)) for _ in range(MID_SIZE_FUNCTIONS)]
+    while sum(sizes) < count:
+        sizes.append(rng.randint(5, 10))
+    chosen = longtail.functions(vocabulary, rng, len(sizes))
+    sizes = sizes[: len(chosen)]
+    if sum(sizes) < count:  # the vocabulary ran out of functions: the big ones grow
+        for i in range(count - sum(sizes)):
+            sizes[i % MID_SIZE_FUNCTIONS] += 1
+    excess = sum(sizes) - count
+    sizes[-1] -= excess
+    regional = [a for a in agencies if a.type in ("province", "regency", "city")]
+    today = dt.date(2026, 6, 30)
+    for function, size in zip(chosen, sizes, strict=True):
+        pool = regional if size <= len(regional) else agencies
+        owners = rng.sample(pool, k=min(size, len(pool))) + [rng.choice(agencies) for _ in range(size - len(pool))]
+        if rng.random() < 0.3:
+            owners[0] = rng.choice([a for a in agencies if a.type in ("ministry", "agency")])
+        for agency in owners:
+            name = longtail.name(rng, function)
+            if rng.random() < 0.1:
+                name += rng.choice([" v2", " 2.0", f" {rng.randrange(2010, 2025)}"])
+            if rng.random() < 0.45:
+                name += _suffix(rng, agency)
+            case = rng.random()
+            name = name.upper() if case < 0.1 else name.lower() if case < 0.2 else name
+            stack, year = rng.choice(STACKS)
+            status = rng.choices(["active", "idle", "decommissioned"], [0.76, 0.17, 0.07])[0]
+            release = min(
+                dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 4)),
+                today - dt.timedelta(days=rng.randrange(1, 400)),
+            )
+            app_id = f"APP-{len(rows) + 1:06d}"
+            rows.append(
+                {
+                    "app_id": app_id,
+                    "name": name,
+                    "description": longtail.description(rng, function),
+                    "agency": agency.name,
+                    "agency_type": agency.type,
+                    "province": agency.province,
+                    "legacy_dc": rng.choice(dcs_by_agency[agency.name] or [dcs[0]["dc_id"]]),
+                    "tech_stack": stack,
+                    "runtime": rng.choices(
+                        ["vm", "bare-metal", "shared-hosting", "container"], [0.5, 0.25, 0.18, 0.07]
+                    )[0],
+                    "data_gb": round(min(20_000.0, rng.lognormvariate(1.8, 1.4)), 2),
+                    "monthly_users": 0 if status == "decommissioned" else int(rng.lognormvariate(4.5, 1.5)),
+                    "classification": rng.choices(
+                        ["public", "internal", "restricted", "secret"], [0.35, 0.4, 0.2, 0.05]
+                    )[0],
+                    "criticality": rng.choices(["low", "medium", "high"], [0.5, 0.35, 0.15])[0],
+                    "depends_on": "",
+                    "status": status,
+                    "last_release": release.isoformat(),
+                    "contact_unit": rng.choice(DEPARTMENTS),
+                }
+            )
+            labels.append((app_id, function.label))
+
+
+def _vocabulary(split: str) -> Any:
+    if split == "tuning":
+        from pdn.migrate.vocab_tuning import TUNING
+
+        return TUNING
+    from pdn.migrate.vocab_heldout import HELDOUT
+
+    return HELDOUT
 
 
 CORE_FUNCTIONS = ("staff-management", "regional-finance", "population")

@@ -14,8 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pdn import safeload
 from pdn.errors import InputError
 
 TOKEN = re.compile(r"[a-z0-9]+")
@@ -35,7 +34,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _deletions(word: str) -> set[str]:
+def deletions(word: str) -> set[str]:
+    """``word`` with one letter removed, every way (the symmetric-deletion typo index)."""
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
@@ -62,6 +62,7 @@ class Analysis:
     evidence: list[str] = field(default_factory=list)
     unknown: tuple[str, ...] = ()
     typo_fixed: bool = False
+    core: frozenset[str] = frozenset()  # the concepts that are not qualifiers (may be empty)
 
 
 class Glossary:
@@ -95,7 +96,7 @@ class Glossary:
         self._deletes: dict[str, set[str]] = {}
         for word in vocabulary:
             if len(word) >= 5:
-                for variant in _deletions(word) | {word}:
+                for variant in deletions(word) | {word}:
                     self._deletes.setdefault(variant, set()).add(word)
 
     @lru_cache(maxsize=65536)  # noqa: B019 - one glossary per process, names repeat a lot
@@ -104,11 +105,11 @@ class Glossary:
         if word in self.vocabulary or len(word) < 5:
             return word if word in self.vocabulary else None
         candidates: set[str] = set()
-        for variant in _deletions(word) | {word}:
+        for variant in deletions(word) | {word}:
             candidates |= self._deletes.get(variant, set())
         if not candidates and len(word) >= 8:
-            for variant in _deletions(word):
-                for second in _deletions(variant):
+            for variant in deletions(word):
+                for second in deletions(variant):
                     candidates |= self._deletes.get(second, set())
         limit = 2 if len(word) >= 8 else 1
         scored = [(edit_distance(word, c), c[0] != word[0], c) for c in candidates]
@@ -119,7 +120,7 @@ class Glossary:
         return min(scored)[2]
 
     @staticmethod
-    def _names_agency(words: list[str], agency_words: frozenset[str]) -> bool:
+    def names_agency(words: list[str], agency_words: frozenset[str]) -> bool:
         """True when a name part is (a short form of) the owning agency: "(KemenKeuangan)"."""
         if not words or not agency_words:
             return False
@@ -137,7 +138,7 @@ class Glossary:
         tokens: list[str] = []
         for number, part in enumerate(parts):
             words = TOKEN.findall(part)
-            if number > 0 and self._names_agency(words, agency_words):
+            if number > 0 and self.names_agency(words, agency_words):
                 continue
             for index, word in enumerate(words):
                 fixed = self.correct(word) or word
@@ -154,14 +155,25 @@ class Glossary:
         return tokens
 
     def analyse(
-        self, text: str, owner_words: frozenset[str] = frozenset(), agency_words: frozenset[str] = frozenset()
+        self,
+        text: str,
+        owner_words: frozenset[str] = frozenset(),
+        agency_words: frozenset[str] = frozenset(),
+        real_words: frozenset[str] = frozenset(),
     ) -> Analysis:
-        """Concepts named in ``text`` with the evidence for each."""
+        """Concepts named in ``text`` with the evidence for each.
+
+        ``real_words`` are never "repaired" into a glossary word: a word of the language that
+        merely lies one edit from a glossary word ("pantai" beach, "pantau" monitor).
+        """
         tokens = self.canonical_tokens(text, owner_words, agency_words)
         fixed_tokens: list[str] = []
         typo = False
         evidence: list[str] = []
         for token in tokens:
+            if token in real_words and token not in self.vocabulary:
+                fixed_tokens.append(token)
+                continue
             fixed = self.correct(token)
             if fixed is None and token.startswith("e") and len(token) > 4:
                 fixed = self.correct(token[1:])  # "ekinerja" -> "kinerja"
@@ -194,18 +206,15 @@ class Glossary:
                 unknown.append(token)
             index += 1
         core = frozenset(c for c in concepts if c not in self.qualifiers)
-        return Analysis(core or frozenset(concepts), evidence, tuple(unknown), typo)
+        return Analysis(core or frozenset(concepts), evidence, tuple(unknown), typo, core)
 
 
 def load_glossary(extra: Path | None = None) -> Glossary:
-    """The shipped glossary, merged with ``extra`` when given."""
+    """The shipped glossary, merged with ``extra`` when given (read with the bounded loader)."""
     text = resources.files("pdn.data").joinpath("migrate/glossary.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = safeload.yaml_text(text, "glossary.yaml (shipped)")
     if extra is not None:
-        try:
-            more = yaml.safe_load(extra.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise InputError(f"cannot read glossary {extra}: {error}") from None
+        more = safeload.load_yaml(extra) or {}
         if not isinstance(more, dict):
             raise InputError(f"glossary {extra} must be a mapping like the shipped glossary.yaml")
         data = _merge(data, more)

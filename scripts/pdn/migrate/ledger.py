@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from pdn.errors import InputError
+from pdn.safeload import shown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -33,6 +34,9 @@ CREATE TABLE IF NOT EXISTS objects (
     updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- source entries copy did not copy (symbolic links, special files, unreadable folders, names that
+-- are not UTF-8): verify counts each of them as not verified
+CREATE TABLE IF NOT EXISTS skipped (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
 """
 
 
@@ -49,6 +53,15 @@ class Entry:
 
 class Ledger:
     def __init__(self, path: Path, exclusive: bool = True) -> None:
+        try:
+            self._open(path, exclusive)
+        except (OSError, sqlite3.Error) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise InputError(
+                f"cannot open the copy ledger {shown(path)}: {reason}", hint="choose another --out"
+            ) from None
+
+    def _open(self, path: Path, exclusive: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # One copy/verify per ledger at a time: copy aborts stale multipart uploads of its bucket,
@@ -161,7 +174,17 @@ class Ledger:
                 ("verified" if ok else "mismatch", sha256, time.time(), key),
             )
 
+    def set_skipped(self, items: list[tuple[str, str]]) -> None:
+        """What the last listing of the source left out, ``(key, reason)``; replaces the previous list."""
+        with self._transaction():
+            self.db.execute("DELETE FROM skipped")
+            self.db.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?)", items)
+
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(key, reason) for key, reason in self.db.execute("SELECT key, reason FROM skipped ORDER BY key")]
+
     def summary(self) -> dict[str, Any]:
         rows = self.db.execute("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY state").fetchall()
         counts = {state: {"objects": count, "bytes": total} for state, count, total in rows}
-        return {"ledger": str(self.path), **self.meta(), "states": counts}
+        skipped = len(self.skipped())
+        return {"ledger": str(self.path), **self.meta(), "states": counts, "skipped (not copied)": skipped}

@@ -19,12 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-import yaml
-
+from pdn import safeload
 from pdn.migrate.schema import App, Classification, Criticality
 from pdn.sites.model import Site, SiteModel
 
 PROTECTED = {Classification.RESTRICTED, Classification.SECRET}
+
+
+def may_hold(site: Site, classification: Classification) -> bool:
+    """Restricted and secret data only on sites with >= 3 failure domains (the residency rule)."""
+    return classification not in PROTECTED or len(site.failure_domains) >= 3
 
 
 def app_vcpu(app: App) -> float:
@@ -50,7 +54,8 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def province_centroids() -> dict[str, tuple[float, float]]:
     text = resources.files("pdn.data").joinpath("migrate/provinces.yaml").read_text(encoding="utf-8")
-    return {p["name"].lower(): (float(p["lat"]), float(p["lon"])) for p in yaml.safe_load(text)["provinces"]}
+    provinces = safeload.yaml_text(text, "provinces.yaml (shipped)")["provinces"]
+    return {p["name"].lower(): (float(p["lat"]), float(p["lon"])) for p in provinces}
 
 
 @dataclass
@@ -62,7 +67,7 @@ class SiteLoad:
     protected_ok: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.protected_ok = len(self.site.failure_domains) >= 3
+        self.protected_ok = may_hold(self.site, Classification.SECRET)
 
 
 class Placer:

@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pdn import safeload
 from pdn.errors import InputError
 from pdn.migrate.graph import strongly_connected
 from pdn.migrate.placement import Placer, app_vcpu
@@ -91,10 +91,11 @@ def load_blackouts(path: Path | None) -> list[Blackout]:
     try:
         if path is None:
             text = resources.files("pdn.data").joinpath("migrate/blackouts.yaml").read_text(encoding="utf-8")
+            data = safeload.yaml_text(text, "blackouts.yaml (shipped)")
         else:
-            text = path.read_text(encoding="utf-8")
-        parsed = Blackouts.model_validate(yaml.safe_load(text))
-    except (OSError, yaml.YAMLError, ValidationError) as error:
+            data = safeload.load_yaml(path)
+        parsed = Blackouts.model_validate(data)
+    except ValidationError as error:
         raise InputError(f"blackout file {path or 'blackouts.yaml'} is invalid: {error}") from None
     for item in parsed.blackouts:
         if item.end < item.start:

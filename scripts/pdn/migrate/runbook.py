@@ -1,4 +1,10 @@
-"""``pdn migrate runbook``: one Markdown cutover runbook per wave, from a Jinja2 template."""
+"""``pdn migrate runbook``: one Markdown cutover runbook per wave, from a Jinja2 template.
+
+The template is ours; every value that comes from the inventory or a stage output is escaped
+with :func:`pdn.markdown.text` before it reaches the template (Markdown has no autoescape), so
+a name holding ``|``, HTML, a link or a line break shows as its characters. App ids also appear
+raw inside commands: the inventory only accepts them as identifiers (:mod:`pdn.naming`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,11 @@ from typing import Any
 
 import jinja2
 
-from pdn import paths
+from pdn import naming, paths
+from pdn.errors import InputError
+from pdn.markdown import text
 from pdn.migrate.schema import App
-from pdn.migrate.workspace import RUNBOOKS, atomic_write
+from pdn.migrate.workspace import RUNBOOKS, atomic_write, inside
 
 
 @lru_cache(maxsize=4)
@@ -24,8 +32,11 @@ def environment() -> jinja2.Environment:
     )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "/").replace("\n", " ")
+def _command_id(app_id: str) -> str:
+    """An app id as it appears in a command: only identifiers (the inventory accepts no other)."""
+    if not naming.is_identifier(app_id):
+        raise InputError(f"app_id {app_id!r}: {naming.IDENTIFIER_RULE}")
+    return app_id
 
 
 def run(
@@ -43,30 +54,31 @@ def run(
         wave = int(row["wave"])
         group = groups.get(row["move_group"])
         if group is None:
-            group = {"id": row["move_group"], "site": row["site"], "members": [], "joins": []}
+            group = {"id": text(row["move_group"]), "site": text(row["site"]), "members": [], "joins": []}
             groups[row["move_group"]] = group
             order.setdefault(wave, []).append(row["move_group"])
         app = by_id[row["app_id"]]
         group["members"].append(
             {
-                "app_id": app.app_id,
-                "name": _cell(app.name),
-                "agency": _cell(app.agency),
-                "move_type": row["move_type"],
-                "super_app": row["super_app"],
-                "data_gb": row["data_gb"],
+                "app_id": _command_id(app.app_id),
+                "app": text(app.app_id),
+                "name": text(app.name),
+                "agency": text(app.agency),
+                "move_type": text(row["move_type"]),
+                "super_app": text(row["super_app"]),
+                "data_gb": text(row["data_gb"]),
             }
         )
         if row["move_type"] == "joins":
-            group["joins"].append(app.app_id)
+            group["joins"].append(text(app.app_id))
     written: list[Path] = []
     for wave_row in waves:
         number = int(wave_row["wave"])
         if only_wave is not None and number != only_wave:
             continue
-        text = template.render(
+        page = template.render(
             wave={
-                **wave_row,
+                **{key: text(value) for key, value in wave_row.items()},
                 "wave": number,
                 "apps": int(wave_row["apps"]),
                 "move_groups": int(wave_row["move_groups"]),
@@ -75,7 +87,7 @@ def run(
             groups=[groups[g] for g in order.get(number, [])],
             out=str(out),
         )
-        path = out / RUNBOOKS / f"wave-{number:03d}.md"
-        atomic_write(path, text)
+        path = inside(out, RUNBOOKS, f"wave-{number:03d}.md")
+        atomic_write(path, page)
         written.append(path)
     return written

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from pdn import naming
 from pdn.migrate.render import RENDERED
 from pdn.migrate.schema import AgencyType, App, Classification, Criticality
 from pdn.migrate.workspace import atomic_write
@@ -28,15 +29,6 @@ KIND = {
     AgencyType.REGENCY: "local-government",
     AgencyType.CITY: "local-government",
 }
-# The platform's classes; the inventory's "restricted" is the platform's "confidential".
-CLASSIFICATION = {
-    Classification.PUBLIC: "public",
-    Classification.INTERNAL: "internal",
-    Classification.RESTRICTED: "confidential",
-    Classification.SECRET: "secret",
-}
-CLASS_ORDER = ["public", "internal", "confidential", "secret"]
-TIER_ORDER = [Criticality.LOW, Criticality.MEDIUM, Criticality.HIGH, Criticality.VITAL]
 
 
 def tenants_by_site(
@@ -46,7 +38,10 @@ def tenants_by_site(
     only: set[str] | None = None,
     wave: int | None = None,
 ) -> dict[str, list[dict[str, str]]]:
-    """Site -> tenants (name, kind, tier, classification) of the apps render emits, sorted by name."""
+    """Site -> tenants (name, kind, tier, classification) of the apps render emits, sorted by name.
+
+    Owners are told apart by their namespace (:func:`pdn.naming.tenant_slug`): two spellings of
+    one agency that share a namespace are one tenant, under the first spelling met."""
     by_id = {app.app_id: app for app in apps}
     found: dict[str, dict[str, dict[str, str]]] = {}
     for row in plan_rows:
@@ -58,14 +53,13 @@ def tenants_by_site(
         super_name = super_names.get(row["super_app"], "")
         name = super_name or app.agency
         kind = "super-app" if super_name else KIND[app.agency_type]
-        tier = app.criticality.value
-        classification = CLASSIFICATION[app.classification]
+        tier, classification = app.criticality.value, app.classification.value
         tenant = found.setdefault(row["site"], {}).setdefault(
-            name, {"name": name, "kind": kind, "tier": tier, "classification": classification}
+            naming.tenant_slug(name), {"name": name, "kind": kind, "tier": tier, "classification": classification}
         )
-        if TIER_ORDER.index(Criticality(tier)) > TIER_ORDER.index(Criticality(tenant["tier"])):
+        if app.criticality.rank > Criticality(tenant["tier"]).rank:
             tenant["tier"] = tier
-        if CLASS_ORDER.index(classification) > CLASS_ORDER.index(tenant["classification"]):
+        if app.classification.rank > Classification(tenant["classification"]).rank:
             tenant["classification"] = classification
     return {site: sorted(tenants.values(), key=lambda t: t["name"]) for site, tenants in sorted(found.items())}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,19 @@ from pdn.migrate.workspace import (
     MANIFESTS,
     PLAN_APPS,
     RUNBOOKS,
+    read_csv,
 )
+from pdn.naming import app_folder
 
 
 def _row(path: Path, app_id: str) -> dict[str, str] | None:
     if not path.is_file():
         return None
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row.get("app_id") == app_id:
-                return row
-    return None
+    return next((row for row in read_csv(path, "the pipeline") if row.get("app_id") == app_id), None)
 
 
 def _cluster_size(path: Path, cluster_id: str) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [row["app_id"] for row in csv.DictReader(handle) if row["cluster_id"] == cluster_id]
+    return [row["app_id"] for row in read_csv(path, "dedup") if row["cluster_id"] == cluster_id]
 
 
 def trail(app: App, out: Path) -> dict[str, Any]:
@@ -60,16 +56,23 @@ def trail(app: App, out: Path) -> dict[str, Any]:
         cluster = {**cluster, "same_function_examples": ", ".join(p for p in peers[:6] if p != app.app_id)}
     sections["dedup"] = cluster or "not run: pdn migrate dedup"
     sections["consolidate"] = _row(out / CONSOLIDATION, app.app_id) or "not run: pdn migrate consolidate"
+    from pdn.migrate.datasets import of_app
+
+    sections["datasets"] = {
+        f"{d['dataset']} ({d['role']})": f"{d['title']}; owner {d['owner']}; {d['classification']} on "
+        f"{d['residency_site']}; {d['ckan']}"
+        for d in of_app(out, app.app_id)
+    } or "no canonical dataset (standalone app, or consolidate not run)"
     planned = _row(out / PLAN_APPS, app.app_id)
     sections["plan"] = planned or "not in the plan (retired/retained) or plan not run"
     if planned:
         runbook = out / RUNBOOKS / f"wave-{int(planned['wave']):03d}.md"
         sections["runbook"] = str(runbook) if runbook.is_file() else "not run: pdn migrate runbook"
-    manifests = out / MANIFESTS / app.app_id
+    manifests = out / MANIFESTS / app_folder(app.app_id)
     sections["render"] = (
         ", ".join(sorted(p.name for p in manifests.glob("*.yaml"))) if manifests.is_dir() else "no manifests"
     )
-    ledger = out / COPY_LEDGERS / f"{app.app_id}.sqlite"
+    ledger = out / COPY_LEDGERS / f"{app_folder(app.app_id)}.sqlite"
     if ledger.is_file():
         from pdn.migrate.ledger import Ledger
 

@@ -2,7 +2,8 @@
 
 Each object recorded by ``copy`` is downloaded again from the target store and hashed; the
 SHA-256 must equal the one taken from the source, and the size must match. Objects of the
-source that the ledger does not know (never copied) are reported as missing.
+source that the ledger does not know (never copied) are reported as missing, and the entries
+copy skipped (symbolic links, special files: recorded in the ledger) as not verified.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pdn.migrate.ledger import Entry, Ledger
-from pdn.migrate.s3 import DirectS3, Source
+from pdn.migrate.sources import Source
+from pdn.migrate.target import TargetStore
 
 FLUSH_ROWS = 256  # results per ledger commit, or at least once a second
 FLUSH_SECONDS = 1.0
@@ -26,9 +28,11 @@ class VerifyReport:
     ok: int = 0
     mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    # source entries copy skipped (links, special files...): never verified, so never "all match"
+    not_verified: list[str] = field(default_factory=list)
 
 
-def _check(direct: DirectS3, bucket: str, prefix: str, entry: Entry) -> tuple[Entry, str, int]:
+def _check(direct: TargetStore, bucket: str, prefix: str, entry: Entry) -> tuple[Entry, str, int]:
     from botocore.exceptions import ClientError
 
     key = f"{prefix.rstrip('/')}/{entry.key}" if prefix else entry.key
@@ -42,7 +46,7 @@ def _check(direct: DirectS3, bucket: str, prefix: str, entry: Entry) -> tuple[En
 
 
 def verify(
-    target: DirectS3,
+    target: TargetStore,
     bucket: str,
     prefix: str,
     ledger: Ledger,
@@ -56,6 +60,8 @@ def verify(
     if source is not None:
         known = {(e.key, e.size, e.identity) for e in entries if e.state in ("copied", "verified", "mismatch")}
         report.missing = sorted(item.key for item in source.list() if (item.key, item.size, item.identity) not in known)
+    skipped = dict(ledger.skipped()) | dict(source.skipped if source is not None else [])
+    report.not_verified = [f"{key} ({reason})" for key, reason in sorted(skipped.items())]
     checkable = [e for e in entries if e.state in ("copied", "verified", "mismatch")]
     report.missing += sorted(e.key for e in entries if e.state == "pending" and e.key not in report.missing)
     if total:

@@ -42,6 +42,17 @@ BASE_PACKAGES = (
     "less",
     "ca-certificates",
 )
+#: What a real Kubernetes node needs from Debian (the kubelet, containerd and CNI binaries come from
+#: the pinned toolchain, pdn.nodes.kubenode): runc for containerd, nft/iptables-nft/ipset for
+#: kube-proxy and kube-router (their images copy them from here), conntrack for kubeadm's preflight,
+#: and a static busybox for the small workload image.
+KUBERNETES_PACKAGES = (
+    "runc",
+    "iptables",
+    "ipset",
+    "conntrack",
+    "busybox-static",
+)
 HARDENING_PACKAGES = (
     "nftables",
     "auditd",
@@ -100,7 +111,7 @@ def recipe() -> dict[str, object]:
     return {
         "suite": SUITE,
         "mirror": MIRROR,
-        "packages": sorted(BASE_PACKAGES + HARDENING_PACKAGES),
+        "packages": sorted(BASE_PACKAGES + KUBERNETES_PACKAGES + HARDENING_PACKAGES),
         "setup": SETUP_SCRIPT,
         "version": 1,
     }
@@ -130,7 +141,7 @@ def _image_present(tag: str) -> bool:
 def _build_rootfs(target: Path) -> None:
     """debootstrap a minimal bookworm with our packages into ``target`` and run the setup script."""
     debootstrap = require("debootstrap", "debootstrap")
-    packages = ",".join(BASE_PACKAGES + HARDENING_PACKAGES)
+    packages = ",".join(BASE_PACKAGES + KUBERNETES_PACKAGES + HARDENING_PACKAGES)
     log = target.parent / "debootstrap.log"
     with console.status(f"debootstrap {SUITE} ({len(packages.split(','))} packages, a few minutes)"):
         with log.open("w") as handle:

@@ -19,18 +19,34 @@ from pathlib import Path
 from rich.progress import Progress
 
 from pdn.console import console
-from pdn.errors import InputError, PdnError
+from pdn.errors import InputError
 from pdn.nodes.image import ensure_image
 from pdn.nodes.podman import podman, require
 from pdn.paths import lab_dir
 from pdn.sites import load_sites
 from pdn.sites.model import Site
+from pdn.wait import wait_until
 
 ROLES = ("control-plane", "worker", "storage")
 LABEL = "pdn.node"
 USER = "ansible"
 NAMESPACE_LABEL = "pdn.namespace"
 MAX_NODES_PER_SITE = 99
+
+
+@dataclass(frozen=True)
+class KubeRun:
+    """How a node container runs as a real Kubernetes node (``pdn.lab.realnodes`` fills it in)."""
+
+    network: str
+    addresses: dict[int, str]  # node index -> its address on the site network
+    images: Path  # the pod image archives, mounted read-only at /opt/pdn/images
+
+
+#: A real node needs a privileged container (containerd, runc and the kubelet manage cgroups,
+#: mounts and network namespaces); pdn-node-init then shields the host's kernel settings. These
+#: ulimits are the highest this host accepts (higher ones are refused without CAP_SYS_RESOURCE).
+KUBE_ULIMITS = ("--ulimit=nofile=20000:20000", "--ulimit=nproc=32768:32768")
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,7 @@ class Node:
     host: str = "127.0.0.1"
     user: str = USER
     state: str = "running"
+    address: str = ""  # its address on the site network (real Kubernetes nodes only)
 
     @property
     def key_path(self) -> Path:
@@ -157,7 +174,12 @@ def _ulimits() -> list[str]:
     return args
 
 
-def _run_container(node: Node, image: str) -> None:
+def containerd_volume(name: str) -> str:
+    """The podman volume holding a real node's /var/lib/containerd (overlayfs cannot nest)."""
+    return f"{name}-containerd"
+
+
+def _run_container(node: Node, image: str, kube: KubeRun | None = None) -> None:
     labels = {
         LABEL: "true",
         NAMESPACE_LABEL: namespace(),
@@ -168,6 +190,8 @@ def _run_container(node: Node, image: str) -> None:
         "pdn.zone": node.zone,
         "pdn.port": str(node.port),
     }
+    if kube is not None:
+        labels |= {"pdn.kubernetes": "true", "pdn.address": kube.addresses[node.index]}
     args = [
         "run",
         "-d",
@@ -179,12 +203,18 @@ def _run_container(node: Node, image: str) -> None:
         "runc",
         "--systemd=always",
     ]
-    args += _ulimits()
-    # NET_ADMIN is scoped to the container's own network namespace: it lets nftables load for real.
-    args += ["--cap-add", "NET_ADMIN", "-p", f"127.0.0.1:{node.port}:22"]
+    if kube is None:
+        args += _ulimits()
+        # NET_ADMIN is scoped to the container's own network namespace: it lets nftables load for real.
+        args += ["--cap-add", "NET_ADMIN", "-p", f"127.0.0.1:{node.port}:22"]
+    else:
+        args += [*KUBE_ULIMITS, "--privileged", "--cgroupns=private"]
+        args += ["--network", kube.network, "--ip", kube.addresses[node.index], "-p", f"127.0.0.1:{node.port}:22"]
+        args += ["-v", f"{containerd_volume(node.name)}:/var/lib/containerd"]
+        args += ["-v", f"{kube.images}:/opt/pdn/images:ro"]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
-    args += [image, "/sbin/init"]
+    args += [image] if kube is not None else [image, "/sbin/init"]
     podman(args)
 
 
@@ -199,13 +229,16 @@ def _install_key(name: str) -> None:
 
 
 def _host_key(name: str, deadline: float) -> str:
-    while True:
+    def read() -> tuple[int, str, str]:
         proc = podman(["exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"], check=False)
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.strip()
-        if time.monotonic() > deadline:
-            raise PdnError(f"{name}: sshd did not generate its host keys", hint=f"podman logs {name}")
-        time.sleep(0.5)
+        return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
+
+    _, key, _ = wait_until(
+        f"{name}'s sshd to generate its host keys", read, lambda seen: seen[0] == 0 and bool(seen[1]),
+        timeout=max(0.0, deadline - time.monotonic()), interval=0.5, hint=f"podman logs {name}",
+        describe=lambda seen: f"exit {seen[0]}: {seen[2][-200:] or 'no key yet'}",
+    )  # fmt: skip
+    return key
 
 
 def ssh_base_args(node: Node) -> list[str]:
@@ -219,14 +252,13 @@ def ssh_base_args(node: Node) -> list[str]:
 
 
 def wait_for_ssh(node: Node, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        proc = subprocess.run([*ssh_base_args(node), "true"], capture_output=True, text=True, check=False)
-        if proc.returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            raise PdnError(f"{node.name}: no SSH on 127.0.0.1:{node.port}: {proc.stderr.strip()[-200:]}")
-        time.sleep(0.5)
+    def login() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*ssh_base_args(node), "true"], capture_output=True, text=True, check=False)
+
+    wait_until(
+        f"{node.name}: SSH login on 127.0.0.1:{node.port}", login, lambda proc: proc.returncode == 0,
+        timeout=timeout, interval=0.5, describe=lambda proc: proc.stderr.strip()[-200:] or f"exit {proc.returncode}",
+    )  # fmt: skip
 
 
 def _write_known_hosts(nodes: Sequence[Node], keys: dict[str, str]) -> None:
@@ -245,8 +277,14 @@ def _write_known_hosts(nodes: Sequence[Node], keys: dict[str, str]) -> None:
     path.write_text("".join(f"{host} {key}\n" for host, key in sorted(merged.items())))
 
 
-def start_nodes(site_id: str, count: int, roles: Sequence[str] | None = None) -> list[Node]:
-    """Start ``count`` nodes for ``site_id`` (idempotent: running nodes are kept as they are)."""
+def start_nodes(
+    site_id: str, count: int, roles: Sequence[str] | None = None, kube: KubeRun | None = None, image: str | None = None
+) -> list[Node]:
+    """Start ``count`` nodes for ``site_id`` (idempotent: running nodes are kept as they are).
+
+    With ``kube`` the containers run as real Kubernetes nodes on the site network (``image`` is then
+    the real-node image of :mod:`pdn.nodes.kubenode`); ``pdn.lab.realnodes`` joins them.
+    """
     if not 1 <= count <= MAX_NODES_PER_SITE:
         raise InputError(f"node count must be between 1 and {MAX_NODES_PER_SITE}, got {count}")
     try:
@@ -254,13 +292,15 @@ def start_nodes(site_id: str, count: int, roles: Sequence[str] | None = None) ->
     except KeyError as error:
         raise InputError(str(error.args[0])) from None
     ensure_ssh_key()
-    image = ensure_image()
+    image = image or ensure_image()
     existing = {node.name: node for node in list_nodes(site_id)}
     planned: list[Node] = []
     for index, role in enumerate(plan_roles(site, count, roles), start=1):
         domain, zone = _failure_domain(site, role, index)
         name = node_name(site.id, index)
-        planned.append(existing.get(name) or Node(name, site.id, index, role, domain, zone, node_port(site, index)))
+        address = kube.addresses[index] if kube else ""
+        fresh = Node(name, site.id, index, role, domain, zone, node_port(site, index), address=address)
+        planned.append(existing.get(name) or fresh)
     keys: dict[str, str] = {}
     deadline = time.monotonic() + 120
     with Progress(console=console, transient=True) as progress:
@@ -268,7 +308,7 @@ def start_nodes(site_id: str, count: int, roles: Sequence[str] | None = None) ->
         for node in planned:
             current = existing.get(node.name)
             if current is None:
-                _run_container(node, image)
+                _run_container(node, image, kube)
             elif current.state != "running":
                 podman(["start", node.name])
             progress.advance(task)
@@ -284,9 +324,13 @@ def start_nodes(site_id: str, count: int, roles: Sequence[str] | None = None) ->
 
 def stop_nodes(site_id: str | None = None) -> list[str]:
     """Remove the node containers of ``site_id`` (all sites when None); return their names."""
-    names = [node.name for node in list_nodes(site_id)]
+    found = list_nodes(site_id)
+    names = [node.name for node in found]
     if names:
         podman(["rm", "--force", "--time", "5", *names], timeout=120)
+    volumes = [containerd_volume(node.name) for node in found if node.address]
+    if volumes:
+        podman(["volume", "rm", "--force", *volumes], check=False, timeout=120)
     if known_hosts_path().exists():
         _write_known_hosts([], {})
     return names
@@ -311,6 +355,7 @@ def list_nodes(site_id: str | None = None) -> list[Node]:
                 zone=labels.get("pdn.zone", ""),
                 port=int(labels["pdn.port"]),
                 state=str(item.get("State", "unknown")),
+                address=labels.get("pdn.address", ""),
             )
         )
     return sorted(nodes, key=lambda node: (node.site, node.index))

@@ -16,6 +16,7 @@ from pdn.sites.loader import load_sites
 from pdn.sites.mapping import draw_map
 from pdn.sites.model import Site, SiteModel
 from pdn.sites.rules import RULES, check
+from pdn.sites.vocabulary import Tier
 
 app = typer.Typer(help="The national site model (stacks/sites.yaml): list, show, check, map.", no_args_is_help=True)
 
@@ -72,8 +73,7 @@ def list_sites(file: Path | None = FileOption, as_json: bool = typer.Option(Fals
             k8s.version,
             f"{k8s.control_plane.replicas} cp + {workers} workers",
             ", ".join(
-                p.site + ("" if set(p.tiers) >= {"vital", "high", "medium", "low"} else f" ({'/'.join(p.tiers)})")
-                for p in site.backup.partners
+                p.site + ("" if set(p.tiers) >= set(Tier) else f" ({'/'.join(p.tiers)})") for p in site.backup.partners
             ),
         )
     console.print(table)

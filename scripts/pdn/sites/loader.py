@@ -3,6 +3,7 @@
 PyYAML's composed node tree keeps the line of every key and value; pydantic reports the path of
 every invalid field. Joining the two gives messages such as
 ``stacks/sites.yaml:42: sites[1].kubernetes.version: String should match pattern ...``.
+The file is read and parsed by :mod:`pdn.safeload` (bounded; no aliases, no duplicate keys).
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from pdn import paths
+from pdn import paths, safeload
 from pdn.errors import InputError
 from pdn.sites.model import SiteModel
-
-# libyaml when PyYAML has it: the same documents and marks as the pure-Python loader, ~10x faster
-# (every command that needs the site model parses stacks/sites.yaml first).
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -66,11 +63,12 @@ def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     for part in loc:
         child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):
+            # the last match: construction puts merged (``<<: *anchor``) keys before the
+            # mapping's own, and the own key is the one that counts
             for key, value in node.value:
                 if key.value == part:
                     child = value
                     line = key.start_mark.line + 1
-                    break
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child = node.value[part]
             line = child.start_mark.line + 1
@@ -121,14 +119,9 @@ def _referential_problems(model: SiteModel, path: Path, tree: yaml.Node | None) 
 def parse_sites(text: str, path: Path) -> SiteModel:
     """Parse and validate site-model text; ``path`` is only used in messages."""
     try:
-        tree = yaml.compose(text, Loader=SAFE_LOADER)
-        data = yaml.load(text, Loader=SAFE_LOADER)  # a safe loader (libyaml's when present)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise SiteFileError([Problem(path, line, "", f"YAML syntax error: {error.problem}")]) from None
-    except yaml.YAMLError as error:
-        raise SiteFileError([Problem(path, None, "", f"YAML error: {error}")]) from None
+        data, tree = safeload.compose_yaml(text, safeload.shown(path))
+    except safeload.LoadError as error:
+        raise SiteFileError([Problem(path, error.line or None, "", error.reason)]) from None
     if not isinstance(data, dict):
         raise SiteFileError([Problem(path, 1, "", "the file must hold a mapping with 'sites' and 'policy'")])
     try:
@@ -152,10 +145,10 @@ def load_sites(path: Path | None = None) -> SiteModel:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: Path) -> SiteModel:
+    if not path.exists():
+        raise InputError(f"site model not found: {safeload.shown(path)}", hint="set PDN_SITES or pass --file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"site model not found: {path}", hint="set PDN_SITES or pass --file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read site model {path}: {error}") from None
+        text = safeload.read_text(path)
+    except safeload.LoadError as error:
+        raise SiteFileError([Problem(path, error.line or None, "", error.reason)]) from None
     return parse_sites(text, path)

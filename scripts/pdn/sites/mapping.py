@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pdn import safeload
 from pdn.sites.model import SiteModel
-
-ALL_TIERS = {"vital", "high", "medium", "low"}
+from pdn.sites.vocabulary import Tier
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class MapFiles:
 def island_outlines() -> dict[str, list[list[float]]]:
     """Hand-simplified island rings shipped with the package (see ``data/islands.json``)."""
     text = resources.files("pdn").joinpath("data/islands.json").read_text(encoding="utf-8")
-    outlines: dict[str, list[list[float]]] = json.loads(text)["islands"]
+    outlines: dict[str, list[list[float]]] = safeload.json_text(text, "islands.json (shipped)")["islands"]
     return outlines
 
 
@@ -54,7 +53,7 @@ def draw_map(model: SiteModel, out_dir: Path, stem: str = "sites-map") -> MapFil
         for partner in site.backup.partners:
             if partner.site == site.id or partner.site not in positions:
                 continue
-            full = set(partner.tiers) >= ALL_TIERS
+            full = set(partner.tiers) >= set(Tier)
             axes.add_patch(
                 FancyArrowPatch(
                     positions[site.id],

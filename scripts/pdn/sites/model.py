@@ -7,11 +7,12 @@ these models. Unknown fields are rejected so that a typo never silently drops a 
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pdn.sites.vocabulary import Tier
 
 SITE_ID = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 SiteId = Annotated[str, Field(pattern=SITE_ID)]
@@ -103,8 +104,8 @@ class ObjectStorage(Strict):
 
 class BackupPartner(Strict):
     site: str = Field(description="Id of the site that receives this site's backups.")
-    tiers: list[str] = Field(
-        default_factory=lambda: ["vital", "high", "medium", "low"],
+    tiers: list[Tier] = Field(
+        default_factory=lambda: sorted(Tier, key=lambda tier: -tier.rank),
         description="Tenant tiers whose backups go to this partner.",
     )
     volume_tb: float | None = Field(
@@ -185,8 +186,3 @@ class SiteModel(Strict):
     @property
     def ids(self) -> list[str]:
         return [site.id for site in self.sites]
-
-
-def slug(text: str) -> str:
-    """Lower-case, dash-separated form of ``text`` usable in Kubernetes names."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

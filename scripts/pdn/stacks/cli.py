@@ -11,7 +11,7 @@ from pdn.console import console
 from pdn.errors import InputError
 from pdn.stacks import crds
 from pdn.stacks.runner import Outcome, run
-from pdn.stacks.workspace import SITE_STACKS, Workspace, lab_workspace, onboard_lab_tenants, repo_workspace
+from pdn.stacks.workspace import Workspace, lab_workspace, onboard_lab_tenants, repo_workspace, stack_file, stack_sites
 
 app = typer.Typer(help="Pulumi stacks of the four sites: up, preview, destroy (Automation API).", no_args_is_help=True)
 
@@ -23,9 +23,7 @@ BackendOpt = typer.Option(None, "--backend", help="Pulumi backend URL (default: 
 
 
 def _sites(site: list[str] | None, all_sites: bool) -> list[str]:
-    from pdn.sites import load_sites
-
-    order = [s.id for s in sorted(load_sites().sites, key=lambda s: s.order)]
+    order = stack_sites()
     if all_sites:
         return order
     if not site:
@@ -33,7 +31,7 @@ def _sites(site: list[str] | None, all_sites: bool) -> list[str]:
     unknown = [s for s in site if s not in order]
     if unknown:
         raise InputError(f"unknown site {', '.join(unknown)}", hint=f"sites: {', '.join(order)}")
-    missing = [s for s in site if s not in SITE_STACKS]
+    missing = [s for s in site if not stack_file(s).is_file()]
     if missing:
         raise InputError(f"no stack file for {', '.join(missing)}", hint="add stacks/Pulumi.<site>.yaml")
     return site

@@ -19,10 +19,20 @@ from typing import Any
 
 import yaml
 
-from pdn import paths
-from pdn.errors import InputError, PdnError, ToolMissingError
+from pdn import paths, safeload
+from pdn.errors import InputError, PdnError
 
-SITE_STACKS = ("cikarang", "batam", "ikn", "labuan-bajo")
+
+def stack_sites() -> list[str]:
+    """One stack per site of the site model (``stacks/sites.yaml``), in build order."""
+    from pdn.sites import load_sites
+
+    return [site.id for site in sorted(load_sites().sites, key=lambda site: site.order)]
+
+
+def stack_file(site: str) -> Path:
+    """The repository's stack file of ``site`` (``stacks/Pulumi.<site>.yaml``)."""
+    return paths.repo_root() / "stacks" / f"Pulumi.{site}.yaml"
 
 
 @dataclass(frozen=True)
@@ -85,36 +95,27 @@ def repo_workspace(backend: str | None) -> Workspace:
     return Workspace(paths.repo_root(), env, paths.repo_root() / "infra" / "policy", None, lab=False)
 
 
-def _lab_module() -> Any:
-    try:
-        from pdn.lab import endpoints  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ToolMissingError("the lab is not available (pdn.lab missing)", hint="pdn lab up") from None
-    return endpoints
-
-
 def lab_overrides(site: str, crd_dir: Path) -> dict[str, Any]:
     """Lab values of the ``pdn:`` config for ``site``: cluster, object stores, CRDs."""
-    endpoints = _lab_module()
-    regions = {}
-    if hasattr(endpoints, "s3_region"):  # the lab's MinIO region, when it sets one per site
-        regions = {s: endpoints.s3_region(s) for s in SITE_STACKS}
+    from pdn.lab import endpoints
+
+    sites = stack_sites()
     return {
-        **({"s3Regions": regions} if regions else {}),
+        "s3Regions": {s: endpoints.s3_region(s) for s in sites},
         "kubeconfig": str(endpoints.kubeconfig_path(site)),
         "clusterIdentifier": f"pdn-lab-{site}",
-        "s3Endpoints": {s: endpoints.s3_endpoint(s) for s in SITE_STACKS},
+        "s3Endpoints": {s: endpoints.s3_endpoint(s) for s in sites},
         "installCrds": True,
         "crdDir": str(crd_dir),
-        "lab": True,
         "backup": {"forceDestroy": True, "retentionDays": 1},
     }
 
 
 def lab_credentials() -> dict[str, dict[str, str]]:
-    endpoints = _lab_module()
+    from pdn.lab import endpoints
+
     result = {}
-    for site in SITE_STACKS:
+    for site in stack_sites():
         access, secret = endpoints.s3_credentials(site)
         result[site] = {"accessKey": access, "secretKey": secret}
     return result
@@ -129,17 +130,13 @@ def _tenant_key(entry: Any) -> str:
 
 def read_tenants_file(path: Path) -> dict[str, list[dict[str, Any]]]:
     """``site -> [tenant]`` from a ``tenants.yaml`` (``pdn migrate render`` writes one); errors name the file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML ({error})") from None
+    data = safeload.load_yaml(path) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of site id to a list of tenants")
+    sites = stack_sites()
     for site, entries in data.items():
-        if site not in SITE_STACKS:
-            raise InputError(f"{path}: unknown site {site!r}", hint=f"sites: {', '.join(SITE_STACKS)}")
+        if site not in sites:
+            raise InputError(f"{path}: unknown site {site!r}", hint=f"sites: {', '.join(sites)}")
         if not isinstance(entries, list) or not all(_tenant_key(entry) for entry in entries):
             raise InputError(f"{path}: {site}: expected a list of tenants, each with a name")
     return data
@@ -170,25 +167,26 @@ def _merge_tenants(config: dict[str, Any], onboarded: list[dict[str, Any]]) -> N
 
 def lab_workspace(sites: list[str], crd_dir: Path) -> Workspace:
     """Write ``.lab/stacks/`` (project + stack files) and return a workspace running there."""
-    endpoints = _lab_module()
+    from pdn.lab import endpoints
+
     work = paths.lab_dir() / "stacks"
     work.mkdir(parents=True, exist_ok=True)
     onboarded = read_tenants_file(work / LAB_TENANTS) if (work / LAB_TENANTS).exists() else {}
     repo = paths.repo_root()
-    project = yaml.safe_load((repo / "Pulumi.yaml").read_text(encoding="utf-8"))
+    project = safeload.load_yaml(repo / "Pulumi.yaml")
     project["main"] = os.path.relpath(repo / "infra", work)
     project.pop("stackConfigDir", None)
     options = project.setdefault("runtime", {}).setdefault("options", {})
     options["virtualenv"] = str(repo / ".venv")
     (work / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False), encoding="utf-8")
     for site in sites:
-        source = yaml.safe_load((repo / "stacks" / f"Pulumi.{site}.yaml").read_text(encoding="utf-8"))
+        source = safeload.load_yaml(stack_file(site))
         config = dict(source.get("config") or {})
         for key, value in lab_overrides(site, crd_dir).items():
             config[f"pdn:{key}"] = value
         _merge_tenants(config, onboarded.get(site, []))
         target = work / f"Pulumi.{site}.yaml"
-        previous = yaml.safe_load(target.read_text(encoding="utf-8")) if target.exists() else {}
+        previous = safeload.load_yaml(target) if target.exists() else {}
         keep = {k: v for k, v in (previous or {}).items() if k != "config"}  # encryptionsalt
         keep_config = {k: v for k, v in ((previous or {}).get("config") or {}).items() if k == "pdn:s3Credentials"}
         target.write_text(
@@ -197,7 +195,7 @@ def lab_workspace(sites: list[str], crd_dir: Path) -> Workspace:
     env = base_env(dict(endpoints.pulumi_env()))
     policy_pack = lab_policy_pack(work / "policy", repo / "infra" / "policy")
     policy_config = work / "policy-config.json"
-    lab_endpoints = {endpoints.s3_endpoint(s).rstrip("/"): s for s in SITE_STACKS}
+    lab_endpoints = {endpoints.s3_endpoint(s).rstrip("/"): s for s in stack_sites()}
     policy_config.write_text(json.dumps({"data-residency": {"labEndpoints": lab_endpoints}}, indent=2))
     return Workspace(work, env, policy_pack, policy_config, lab=True)
 

@@ -40,6 +40,7 @@ from pdn.toolchain.lock import Lock, Unit, load_lock
 
 GIB = 1024**3
 MEMORY_PER_BUILD = 6 * GIB  # peak of a kube-apiserver build with -p 2, with room to spare
+PLAIN_PROGRESS_EVERY = 30.0  # seconds between plain progress lines when the output is no terminal
 
 
 @dataclass
@@ -89,6 +90,14 @@ def auto_jobs(units: int) -> int:
     except (OSError, KeyError, ValueError):
         available = MEMORY_PER_BUILD
     return max(1, min(units, 2, available // MEMORY_PER_BUILD))
+
+
+def unit_env(unit: Unit) -> dict[str, str]:
+    """``go_env()`` plus what the unit asks for (static binaries are built without cgo)."""
+    env = go_env()
+    if unit.static:
+        env["CGO_ENABLED"] = "0"
+    return env
 
 
 def _run_go(args: list[str], cwd: Path, log: Path) -> subprocess.CompletedProcess[str]:
@@ -190,8 +199,9 @@ def _install(unit: Unit, staged: Path, seconds: float, go_version: str) -> None:
 
 
 def install_data(unit: Unit, folder: Path, log: Path) -> None:
-    """Assemble ``unit.data`` files from the pinned upstream module next to the first tool."""
-    if not unit.data:
+    """Assemble ``unit.data`` files and copy ``unit.data_dirs`` from the pinned upstream module
+    next to the first tool."""
+    if not unit.data and not unit.data_dirs:
         return
     upstream = module_dir_of(unit.source, folder, log)
     target_dir = install_dir(unit.tools[0], unit.version)
@@ -199,6 +209,12 @@ def install_data(unit: Unit, folder: Path, log: Path) -> None:
     for name, sources in unit.data.items():
         parts = [(upstream / source).read_text(encoding="utf-8").strip() for source in sources]
         (target_dir / name).write_text("\n---\n".join(parts) + "\n", encoding="utf-8")
+    for name, source in unit.data_dirs.items():
+        target = target_dir / name
+        if target.exists():
+            shutil.rmtree(target)
+        # The module cache is read-only; the copy must be writable so that a rebuild can replace it.
+        shutil.copytree(upstream / source, target, copy_function=shutil.copyfile)
 
 
 def is_current(unit: Unit) -> bool:
@@ -223,13 +239,15 @@ def build_unit(unit: Unit, on_step: Callable[[int, int, str], None], force: bool
     with tempfile.TemporaryDirectory(prefix=f"pdn-{unit.name}-", dir=paths.cache_dir()) as staged:
         packages = list(unit.packages.values())
         command = [str(go_binary()), "build", "-v", "-ldflags", unit.rendered_ldflags(), "-o", staged + "/"]
+        if unit.tags:
+            command[3:3] = ["-tags", ",".join(unit.tags)]
         with log.open("a", encoding="utf-8") as out:
             out.write(f"$ {' '.join(command + packages)}\n")
             out.flush()
             process = subprocess.Popen(
                 command + packages,
                 cwd=folder,
-                env=go_env(),
+                env=unit_env(unit),
                 stdout=out,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -314,9 +332,23 @@ def build(
         }
         stop_ticking = threading.Event()
 
+        steps: dict[str, str] = {}
+
         def tick() -> None:
+            last_line = time.monotonic()
             while not stop_ticking.wait(1.0):
                 progress.update(overall, completed=clock.done(), step=describe_left(clock.seconds_left()))
+                # Without a terminal (a CI log, a file) the bars never draw: a plain line instead.
+                if not console.is_terminal and time.monotonic() - last_line >= PLAIN_PROGRESS_EVERY:
+                    last_line = time.monotonic()
+                    with lock_guard:
+                        finished = len(outcomes)
+                        building = ", ".join(f"{name} ({step})" for name, step in sorted(steps.items()))
+                    console.print(
+                        f"toolchain: {finished}/{len(units)} units done; building {building or 'nothing'}; "
+                        f"{describe_left(clock.seconds_left())}",
+                        highlight=False,
+                    )
 
         def run(unit: Unit) -> Outcome:
             task = tasks[unit.name]
@@ -324,6 +356,8 @@ def build(
 
             def step(done: int, total: int, what: str) -> None:
                 progress.update(task, completed=done, total=total, step=what)
+                with lock_guard:
+                    steps[unit.name] = f"{done}/{total} packages"
 
             try:
                 outcome = build_unit(unit, step, force)
@@ -335,6 +369,7 @@ def build(
             clock.finish(unit.name)
             with lock_guard:
                 outcomes.append(outcome)
+                steps.pop(unit.name, None)
             return outcome
 
         ticker = threading.Thread(target=tick, daemon=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from pdn import safeload
 from pdn.errors import InputError
 
 LOCK_FILE = Path(__file__).with_name("toolchain.lock")
@@ -24,6 +25,9 @@ class Plugin(BaseModel):
     name: str
     version: str = Field(description="Version the Python SDK asks for; the plugin is installed under it.")
     sdk_package: str = Field(description="Python distribution whose version must equal `version`.")
+
+
+LATER_FIELDS = ("tags", "static", "data_dirs")
 
 
 class Unit(BaseModel):
@@ -47,6 +51,13 @@ class Unit(BaseModel):
     )
     optional: bool = Field(default=False, description="Not needed by the lab itself.")
     notes: str = ""
+    tags: list[str] = Field(default_factory=list, description="Go build tags.")
+    static: bool = Field(
+        default=False, description="Build with CGO_ENABLED=0: the binary goes into a FROM-scratch image or a node."
+    )
+    data_dirs: dict[str, str] = Field(
+        default_factory=dict, description="Folders copied from the pinned module into the tool's folder: name -> path."
+    )
 
     @property
     def tools(self) -> list[str]:
@@ -66,7 +77,14 @@ class Unit(BaseModel):
 
         A finished build whose stamp holds another recipe is rebuilt by ``pdn toolchain build``.
         """
-        digest = hashlib.sha256(self.model_dump_json().encode())
+        # Fields added after the first units were built count only when set, so that adding them
+        # did not change the recipe (and force a rebuild) of every unit that does not use them.
+        unset = {
+            name
+            for name in LATER_FIELDS
+            if getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True)
+        }
+        digest = hashlib.sha256(self.model_dump_json(exclude=unset).encode())
         for name in ("go.mod", "go.sum"):
             path = self.module_dir / name
             digest.update(path.read_bytes() if path.is_file() else b"")
@@ -99,7 +117,7 @@ class Lock(BaseModel):
 
 
 def parse_lock(text: str) -> Lock:
-    raw = yaml.safe_load(text)
+    raw = safeload.yaml_text(text, "toolchain.lock")
     for name, unit in (raw.get("units") or {}).items():
         unit["name"] = name
     return Lock.model_validate(raw)

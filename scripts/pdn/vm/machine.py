@@ -24,6 +24,7 @@ from pdn.nodes.podman import require
 from pdn.nodes.runtime import namespace, port_base
 from pdn.paths import lab_dir
 from pdn.vm.image import FILESYSTEMS, USER, VmImage, ensure_image
+from pdn.wait import WaitTimeout, wait_until
 
 
 @dataclass(frozen=True)
@@ -128,19 +129,18 @@ def fetch(vm: Vm, remote: str, local: Path, *, timeout: float = 300) -> Path:
 
 
 def wait_for_ssh(vm: Vm, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def login() -> str | None:
+        """None once a login works, else why it did not."""
         try:
             proc = ssh(vm, "true", timeout=30, check=False)
         except subprocess.TimeoutExpired:
-            proc = None
-        if proc is not None and proc.returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            reason = proc.stderr.strip()[-200:] if proc is not None else "timeout"
-            raise PdnError(f"{vm.name}: no SSH on 127.0.0.1:{vm.port} after {timeout:.0f} s: {reason}",
-                           hint=f"boot log: {vm.console_log}")  # fmt: skip
-        time.sleep(2)
+            return "ssh timed out"
+        return None if proc.returncode == 0 else proc.stderr.strip()[-200:] or f"ssh exit {proc.returncode}"
+
+    wait_until(
+        f"{vm.name}: SSH login on 127.0.0.1:{vm.port}", login, lambda reason: reason is None, timeout=timeout,
+        interval=2, describe=str, hint=f"boot log: {vm.console_log}",
+    )  # fmt: skip
 
 
 def _qemu_command(name: str, image: VmImage, port: int, folder: Path, memory_mb: int, cpus: int) -> list[str]:
@@ -206,10 +206,10 @@ def stop_vm(name: str | None = None, *, keep_logs: bool = False) -> bool:
     vm = status(name)
     if vm is not None:
         os.kill(vm.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while _alive(vm.pid, name) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _alive(vm.pid, name):
+        try:
+            wait_until(f"VM {name} (pid {vm.pid}) to power off", lambda: _alive(vm.pid, name),
+                       lambda alive: not alive, timeout=20, describe=lambda _: "still running")  # fmt: skip
+        except WaitTimeout:
             os.kill(vm.pid, signal.SIGKILL)
     folder = run_dir(name)
     if keep_logs:

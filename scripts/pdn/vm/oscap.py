@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pdn import safeload
 from pdn.errors import InputError, PdnError
 from pdn.harden.runner import playbooks_dir
 from pdn.vm.machine import Vm, fetch, ssh
@@ -88,10 +87,7 @@ def waivers_path() -> Path:
 
 def load_waivers(path: Path | None = None) -> Waivers:
     path = path or waivers_path()
-    try:
-        data: Any = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"{path}: cannot read the OpenSCAP waivers: {error}") from None
+    data: Any = safeload.load_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("waivers"), dict):
         raise InputError(f"{path}: expected a mapping with 'profile' and 'waivers' (rule id -> reason)")
     empty = sorted(rule for rule, reason in data["waivers"].items() if not str(reason or "").strip())

@@ -39,10 +39,10 @@ def backup_lab(lab: Any) -> Iterator[Any]:
     if _stacks_missing():
         from pdn.stacks import crds
         from pdn.stacks.runner import run
-        from pdn.stacks.workspace import SITE_STACKS, lab_workspace
+        from pdn.stacks.workspace import lab_workspace, stack_sites
 
-        workspace = lab_workspace(list(SITE_STACKS), crds.fetch())
-        run(workspace, list(SITE_STACKS), "up", policy=False)
+        workspace = lab_workspace(stack_sites(), crds.fetch())
+        run(workspace, stack_sites(), "up", policy=False)
     assert not _stacks_missing()
     sites = layout.site_ids()
     before = {site: {item["metadata"]["name"] for item in kube.list_items(site, CRDS)} for site in sites}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pdn.backup import drill, kube, seed, store
+from pdn.backup import drill, drill_plan, kube, seed, store
 from pdn.backup.report import DrillResult
 from pdn.lab import endpoints, runtime
 from pdn.lab.components import components
@@ -30,7 +30,7 @@ RESULTS: dict[str, DrillResult] = {}
 def _run_drill(source: str, partner: str, report_dir: Path) -> DrillResult:
     if source not in RESULTS:
         RESULTS[source] = drill.run(
-            drill.DrillOptions(source=source, partner=partner, seed=SEEDED, report_dir=report_dir), say=print
+            drill_plan.DrillOptions(source=source, partner=partner, seed=SEEDED, report_dir=report_dir), say=print
         )
     return RESULTS[source]
 

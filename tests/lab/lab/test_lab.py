@@ -20,7 +20,7 @@ from kubernetes import client, config
 
 from pdn.lab import layout, runtime
 from pdn.lab.components import components
-from pdn.lab.fake_nodes import REGION, ZONE
+from pdn.lab.fake_nodes import FAKE_TOLERATION, REGION, ZONE
 from pdn.lab.processes import read_pid, running_pid
 from pdn.sites import load_sites
 
@@ -104,6 +104,7 @@ def test_namespace_and_deployment_become_ready(lab: Any, site: str) -> None:
                     "metadata": {"labels": {"app": "web"}},
                     "spec": {
                         "containers": [{"name": "web", "image": "registry.invalid/web:1"}],
+                        "tolerations": [FAKE_TOLERATION],  # a scale test on kwok's fake nodes
                         "topologySpreadConstraints": [
                             {
                                 "maxSkew": 1,

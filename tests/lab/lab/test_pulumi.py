@@ -45,6 +45,14 @@ def _pulumi(project: Path, env: dict[str, str], *args: str) -> subprocess.Comple
     return done
 
 
+def _state(stack: str) -> dict[str, Any]:
+    """The stack's checkpoint in the lab's file backend (exactly one file must hold it)."""
+    files = list(layout.pulumi_backend_dir().rglob(f"{stack}.json"))
+    assert len(files) == 1, f"state files of {stack}: {files}"
+    data: dict[str, Any] = json.loads(files[0].read_text(encoding="utf-8"))
+    return data
+
+
 def test_pulumi_up_and_destroy_a_trivial_program(lab: Any, tmp_path: Path) -> None:
     site = lab.sites[0]
     project = tmp_path / "smoke"
@@ -66,15 +74,20 @@ def test_pulumi_up_and_destroy_a_trivial_program(lab: Any, tmp_path: Path) -> No
         assert client.CoreV1Api(api).read_namespaced_config_map(name, "default").data == {"site": site}
         outputs = json.loads(_pulumi(project, env, "stack", "output", "--json").stdout)
         assert outputs["name"] == name and outputs["token"] == "[secret]"
-        state = "".join(path.read_text() for path in layout.pulumi_backend_dir().rglob(f"{stack}.json"))
-        assert "pdn-lab-smoke" in state or state == ""  # file backend holds the stack ...
-        assert "s3cr3t-value-for-test" not in state  # ... with the secret encrypted
+        state = _state(stack)  # the file backend holds the stack ...
+        resources = {item["type"]: item for item in state["checkpoint"]["latest"]["resources"]}
+        assert resources["kubernetes:core/v1:ConfigMap"]["outputs"]["metadata"]["name"] == name
+        assert resources["pulumi:pulumi:Stack"]["urn"].endswith(f"pdn-lab-smoke-{stack}")
+        raw = json.dumps(state)
+        assert "s3cr3t-value-for-test" not in raw  # ... with the secret encrypted
+        assert resources["pulumi:pulumi:Stack"]["outputs"]["token"]["ciphertext"]
         preview = _pulumi(project, env, "preview", "--expect-no-changes")
         assert "error" not in preview.stderr.lower()
 
         _pulumi(project, env, "destroy", "--yes", "--skip-preview")
         core = client.CoreV1Api(api)
         assert name not in {item.metadata.name for item in core.list_namespaced_config_map("default").items}
+        assert not _state(stack)["checkpoint"]["latest"].get("resources")  # and the state knows it
     finally:
         subprocess.run(
             [str(resolve("pulumi")), "stack", "rm", "--yes", "--force", stack, "--cwd", str(project)],

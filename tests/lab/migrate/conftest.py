@@ -7,7 +7,6 @@ fault-injection test needs a MinIO it may kill and restart without disturbing ot
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import secrets
@@ -21,16 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pdn.migrate import assess, consolidate, dedup, inventory, plan
-from pdn.migrate import workspace as ws
+from pdn.migrate import pipeline
 from pdn.migrate.generate import generate
-from pdn.sites import load_sites
 from pdn.toolchain import resolve
-
-
-def _index(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["app_id"]: row for row in csv.DictReader(handle)}
 
 
 @pytest.fixture(scope="session")
@@ -39,20 +31,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     inv_dir = tmp_path_factory.mktemp("inventory")
     out = tmp_path_factory.mktemp("out")
     generate(inv_dir, apps=800, datacenters=120, seed=21)
-    loaded = inventory.load(inv_dir)
-    sites = load_sites()
-    assess.run(loaded.apps, out, dt.date(2026, 11, 1))
-    dedup.run(loaded.apps, out)
-    consolidate.run(loaded.apps, _index(out / ws.CLUSTERS), _index(out / ws.ASSESSMENT), out, sites)
-    plan.run(
-        loaded.apps,
-        _index(out / ws.CONSOLIDATION),
-        _index(out / ws.ASSESSMENT),
-        sites,
-        out,
-        plan.Options(),
-        chart=False,
-    )
+    pipeline.run(inv_dir, out, as_of=dt.date(2026, 11, 1), chart=False)
     return inv_dir, out
 
 

@@ -13,15 +13,15 @@ import pytest
 
 from pdn.stacks import crds
 from pdn.stacks.runner import Outcome, run
-from pdn.stacks.workspace import SITE_STACKS, Workspace, lab_workspace
+from pdn.stacks.workspace import Workspace, lab_workspace, stack_sites
 
 
 @pytest.fixture(scope="session")
 def stacks_ws(lab: Any) -> Workspace:
-    return lab_workspace(list(SITE_STACKS), crds.fetch())
+    return lab_workspace(stack_sites(), crds.fetch())
 
 
 @pytest.fixture(scope="session")
 def stacks_up(stacks_ws: Workspace) -> Iterator[list[Outcome]]:
-    outcomes = run(stacks_ws, list(SITE_STACKS), "up", policy=True)
+    outcomes = run(stacks_ws, stack_sites(), "up", policy=True)
     yield outcomes

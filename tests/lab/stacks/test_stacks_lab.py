@@ -16,7 +16,7 @@ from kubernetes import client, config
 from pdn.s3client import s3_client
 from pdn.sites import load_sites
 from pdn.stacks.runner import Outcome, pulumi_command, run
-from pdn.stacks.workspace import SITE_STACKS, Workspace, lab_credentials
+from pdn.stacks.workspace import Workspace, lab_credentials, stack_sites
 
 MODEL = load_sites()
 
@@ -37,12 +37,12 @@ def _s3(site: str) -> Any:
 
 
 def test_up_all_four(stacks_up: list[Outcome]) -> None:
-    assert [o.site for o in stacks_up] == list(SITE_STACKS)
+    assert [o.site for o in stacks_up] == stack_sites()
     for outcome in stacks_up:
         assert outcome.changes.get("create", 0) + outcome.changes.get("same", 0) > 50, outcome
 
 
-@pytest.mark.parametrize("site", SITE_STACKS)
+@pytest.mark.parametrize("site", stack_sites())
 def test_objects_exist_in_cluster(stacks_up: list[Outcome], site: str) -> None:
     api = _api(site)
     custom = client.CustomObjectsApi(api)
@@ -66,7 +66,7 @@ def test_objects_exist_in_cluster(stacks_up: list[Outcome], site: str) -> None:
     assert schedules["items"]
 
 
-@pytest.mark.parametrize("site", SITE_STACKS)
+@pytest.mark.parametrize("site", stack_sites())
 def test_buckets_on_partners_locked_and_versioned(stacks_up: list[Outcome], site: str) -> None:
     for partner in MODEL.site(site).partner_ids:
         s3 = _s3(partner)
@@ -80,11 +80,11 @@ def test_buckets_on_partners_locked_and_versioned(stacks_up: list[Outcome], site
 
 
 def test_second_preview_has_no_changes(stacks_ws: Workspace, stacks_up: list[Outcome]) -> None:
-    outcomes = run(stacks_ws, list(SITE_STACKS), "preview", policy=True)
+    outcomes = run(stacks_ws, stack_sites(), "preview", policy=True)
     assert [o.changed for o in outcomes] == [0, 0, 0, 0], [o.changes for o in outcomes]
 
 
-@pytest.mark.parametrize("site", SITE_STACKS)
+@pytest.mark.parametrize("site", stack_sites())
 def test_secrets_never_plaintext_in_state(stacks_ws: Workspace, stacks_up: list[Outcome], site: str) -> None:
     binary = pulumi_command(stacks_ws.env).command
     export = subprocess.run(
@@ -102,8 +102,8 @@ def test_secrets_never_plaintext_in_state(stacks_ws: Workspace, stacks_up: list[
 
 
 def test_destroy_leaves_nothing(stacks_ws: Workspace, stacks_up: list[Outcome]) -> None:
-    run(stacks_ws, list(reversed(SITE_STACKS)), "destroy")
-    for site in SITE_STACKS:
+    run(stacks_ws, list(reversed(stack_sites())), "destroy")
+    for site in stack_sites():
         core = client.CoreV1Api(_api(site))
         assert not core.list_namespace(label_selector="app.kubernetes.io/managed-by=pulumi").items
         ext = client.ApiextensionsV1Api(_api(site))

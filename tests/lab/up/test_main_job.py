@@ -22,6 +22,7 @@ import yaml
 from botocore.config import Config
 from kubernetes import client, config
 
+from pdn import naming, paths
 from pdn.migrate.render import bucket_name
 
 SITE = "cikarang"  # wave 1 of the tiny inventory places a dozen apps here
@@ -79,10 +80,26 @@ def test_node_hardened_and_scored(main_job: tuple[Path, dict[str, Any]]) -> None
 
 
 def test_tenants_deployed_by_the_stack(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:
-    _, summary = main_job
+    """Wave 1's own tenants (what the plan step wrote for this site) are namespaces of the stack."""
+    out, summary = main_job
+    wave_one = yaml.safe_load((out / "migrate" / "tenants.yaml").read_text(encoding="utf-8"))[SITE]
+    assert wave_one, "the plan step onboards no tenant for the site"
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig_path(SITE))))
-    namespaces = api.list_namespace(label_selector="pdn.go.id/tenant").items
-    assert namespaces and _site(summary)["tenants"] == len(namespaces)
+    deployed = {
+        item.metadata.name: item.metadata.labels
+        for item in api.list_namespace(label_selector=f"pdn.go.id/tenant,pdn.go.id/site={SITE}").items
+    }
+    stack = yaml.safe_load((paths.repo_root() / "stacks" / f"Pulumi.{SITE}.yaml").read_text(encoding="utf-8"))
+    own = {naming.tenant_namespace(entry["name"]): entry for entry in stack["config"]["pdn:tenants"]}
+    for tenant in wave_one:
+        namespace = naming.tenant_namespace(tenant["name"])
+        assert namespace in deployed, f"{tenant['name']}: no namespace {namespace} on {SITE}"
+        labels, expected = deployed[namespace], own.get(namespace, tenant)  # the stack's own entry wins
+        assert labels["pdn.go.id/tier"] == expected["tier"], tenant
+        assert labels["pdn.go.id/classification"] == expected["classification"], tenant
+        assert labels["app.kubernetes.io/managed-by"] == "pulumi"
+        assert api.read_namespace(namespace).status.phase == "Active"
+    assert _site(summary)["tenants"] == len(deployed)
 
 
 def test_first_wave_applied_and_copied(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:

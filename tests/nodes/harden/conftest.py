@@ -3,8 +3,9 @@
 One session starts three nodes of cikarang (control-plane, worker, storage) in their own
 namespace (``pdntest``, ports 24xxx) so that a ``pdn lab down`` elsewhere never removes them.
 Before hardening, node 1 gets a kubelet configuration, a swap line and a foreign nftables table
-(standing in for kube-proxy); node 3 gets some toggles switched off. Then the playbook runs
-once for real, and the idempotence run and the check-mode run follow side by side.
+(standing in for kube-proxy); node 3 gets some toggles switched off. Then the playbook runs in
+check mode on the fresh nodes (each node's state is taken before and after: it must not change),
+once for real, and the idempotence run and the check-mode run on hardened nodes follow side by side.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,37 @@ class Hardened:
     second: Any
     check: Any
     tmp: Path
+    fresh_check: Any = None  # check mode on the fresh nodes, before the first real run
+    fresh_before: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> section -> state
+    fresh_after: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def state(self, name: str) -> dict[str, str]:
+        """The node's state now (:func:`node_state`)."""
+        return node_state(name)
+
+
+# What a node's configuration is made of, section by section: a check-mode run must leave every
+# section as it was. Files under /etc by content and by mode/owner, packages, unit files and their
+# state, set-id programs, cron tables, the firewall ruleset, kernel modules' blacklist in effect.
+STATE_SECTIONS = {
+    "etc-content": "find /etc -xdev -type f -print0 | sort -z | xargs -0 -r sha256sum",
+    "etc-modes": "find /etc -xdev -printf '%p %m %u %g %y %l\\n' | sort",
+    "packages": "dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n'",
+    "units": "systemctl list-unit-files --no-legend --no-pager 2>/dev/null | sort || true",
+    "setid": "find / -xdev -perm /6000 -type f -printf '%p %m\\n' 2>/dev/null | sort",
+    "cron": "find /var/spool/cron -printf '%p %m %u\\n' 2>/dev/null | sort",
+    "nftables": "nft list ruleset 2>/dev/null || true",
+    "users": "getent passwd; getent group; getent shadow | cut -d: -f1,2 | sha256sum",
+}
+
+
+def node_state(name: str) -> dict[str, str]:
+    """Every :data:`STATE_SECTIONS` of one node container, as text."""
+    state = {}
+    for section, script in STATE_SECTIONS.items():
+        done = subprocess.run(["podman", "exec", name, "sh", "-c", script], capture_output=True, text=True, check=True)
+        state[section] = done.stdout
+    return state
 
 
 def _sh(name: str, script: str) -> None:
@@ -93,13 +125,18 @@ def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
                 f"  BatchMode yes\n  ControlMaster auto\n  ControlPath /tmp/pdntest-%C\n  ControlPersist 120\n"
                 for n in nodes
             ))  # fmt: skip
+            fresh_before = {node.name: node_state(node.name) for node in nodes}
+            fresh_check = run_playbook(inventory, check=True, label="test-check-fresh", quiet=True)
+            fresh_after = {node.name: node_state(node.name) for node in nodes}
             first = run_playbook(inventory, label="test-first", quiet=True)
             assert first.ok, f"first run failed, see {first.log}"
             with ThreadPoolExecutor(max_workers=2) as pool:
                 second_f = pool.submit(run_playbook, inventory, label="test-second", quiet=True)
                 check_f = pool.submit(run_playbook, inventory, check=True, label="test-check", quiet=True)
                 second, check = second_f.result(), check_f.result()
-            yield Hardened(nodes, inventory, ssh_config, first, second, check, tmp)
+            yield Hardened(
+                nodes, inventory, ssh_config, first, second, check, tmp, fresh_check, fresh_before, fresh_after
+            )
         finally:
             if not os.environ.get("PDN_KEEP_NODES"):
                 stop_nodes()

@@ -50,6 +50,35 @@ def test_check_mode_on_hardened_nodes_changes_nothing(hardened: Any) -> None:
     assert {host: r.changed for host, r in hardened.check.recap.items()} == {n.name: 0 for n in hardened.nodes}
 
 
+def test_check_mode_on_fresh_nodes_reports_changes_and_changes_nothing(hardened: Any) -> None:
+    """On nodes not hardened yet, check mode says what it would change (a lot) and changes nothing."""
+    run = hardened.fresh_check
+    assert run.ok, run.log
+    assert set(run.recap) == {node.name for node in hardened.nodes}
+    for host, recap in run.recap.items():
+        assert recap.changed > 10, f"{host}: check mode reports only {recap.changed} changes on a fresh node"
+        assert recap.changed <= hardened.first.recap[host].changed + 5, (recap, hardened.first.recap[host])
+    for node in hardened.nodes:
+        before, after = hardened.fresh_before[node.name], hardened.fresh_after[node.name]
+        assert before["etc-content"] and before["packages"], f"{node.name}: the state was not read"
+        changed = [section for section in before if before[section] != after[section]]
+        assert changed == [], f"{node.name}: check mode changed {changed}: " + "; ".join(
+            _first_difference(before[section], after[section]) for section in changed
+        )
+    # the real run afterwards did change them: the state sections can see a hardening
+    assert any(
+        hardened.fresh_after[node.name]["etc-content"] != hardened.state(node.name)["etc-content"]
+        for node in hardened.nodes
+    )
+
+
+def _first_difference(before: str, after: str) -> str:
+    import difflib
+
+    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))
+    return " | ".join(lines[2:8])
+
+
 def test_container_is_detected_and_skips_are_reported(hardened: Any) -> None:
     log = hardened.first.log.read_text()
     assert "is a podman container" in log

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pdn.backup import drill, seed, status, store, velero
+from pdn.backup import drill_plan, seed, status, store, velero
 from pdn.backup.compare import compare_namespaces
 from pdn.errors import InputError
 
@@ -55,22 +55,22 @@ def test_role_bindings_point_at_a_seeded_role() -> None:
 
 
 def test_drill_namespace_is_a_valid_name() -> None:
-    assert drill.drill_namespace("tenant-kemenkes", "1128121500") == "r1128121500-tenant-kemenkes"
-    long = drill.drill_namespace("tenant-" + "x" * 70, "1128121500")
+    assert drill_plan.drill_namespace("tenant-kemenkes", "1128121500") == "r1128121500-tenant-kemenkes"
+    long = drill_plan.drill_namespace("tenant-" + "x" * 70, "1128121500")
     assert len(long) <= 63 and not long.endswith("-")
 
 
 def test_partner_choice_follows_the_site_model() -> None:
-    assert drill.choose_partner("cikarang", None) == "batam"
-    assert drill.choose_partner("ikn", "labuan-bajo") == "labuan-bajo"
+    assert drill_plan.choose_partner("cikarang", None) == "batam"
+    assert drill_plan.choose_partner("ikn", "labuan-bajo") == "labuan-bajo"
     with pytest.raises(InputError, match="not a backup partner"):
-        drill.choose_partner("cikarang", "labuan-bajo")
+        drill_plan.choose_partner("cikarang", "labuan-bajo")
     with pytest.raises(InputError, match="unknown site"):
-        drill.choose_partner("jakarta", None)
+        drill_plan.choose_partner("jakarta", None)
 
 
-def _plan() -> drill.Plan:
-    return drill.Plan(
+def _plan() -> drill_plan.Plan:
+    return drill_plan.Plan(
         source="cikarang",
         partner="batam",
         run_id="1128121500",
@@ -86,7 +86,7 @@ def _plan() -> drill.Plan:
 
 
 def test_backup_goes_to_the_partner_location_without_volume_data() -> None:
-    manifest = drill.backup_manifest(_plan())
+    manifest = drill_plan.backup_manifest(_plan())
     spec = manifest["spec"]
     assert spec["storageLocation"] == "to-batam"
     assert spec["includedNamespaces"] == ["tenant-a", "tenant-b"]
@@ -96,7 +96,7 @@ def test_backup_goes_to_the_partner_location_without_volume_data() -> None:
 
 
 def test_restore_maps_every_namespace_to_its_drill_namespace() -> None:
-    spec = drill.restore_manifest(_plan())["spec"]
+    spec = drill_plan.restore_manifest(_plan())["spec"]
     assert spec["backupName"] == "drill-cikarang-1128121500"
     assert spec["namespaceMapping"] == {"tenant-a": "r1128121500-tenant-a", "tenant-b": "r1128121500-tenant-b"}
     assert spec["existingResourcePolicy"] == "none"

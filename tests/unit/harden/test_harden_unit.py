@@ -1,7 +1,8 @@
-"""Unit tests of the hardening tooling: recap and judge parsing, inventories, role documentation."""
+"""Unit tests of the hardening tooling: stats and judge parsing, inventories, role documentation."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,29 +21,70 @@ from pdn.harden.report import (
     to_html,
     to_markdown,
 )
-from pdn.harden.runner import parse_recap
+from pdn.harden.runner import (
+    HostRecap,
+    PlaybookRun,
+    TaskFailure,
+    ansible_environment,
+    failure_from_event,
+    final_failures,
+    recap_from_stats,
+    roles_dir,
+)
 from pdn.nodes.inventory import inventory_data, site_group
 from pdn.nodes.runtime import Node, plan_roles
 from pdn.paths import repo_root
 from pdn.sites import load_sites
 
-ROLES_DIR = repo_root() / "playbooks" / "roles"
+ROLES_DIR = roles_dir()
 ROLES = sorted(path.name for path in ROLES_DIR.iterdir() if path.is_dir())
 
 
-def test_parse_recap_reads_every_host() -> None:
-    text = (
-        "TASK [x] ***\nok: [a]\n\nPLAY RECAP *********\n"
-        "pdn-a-node-1 : ok=69   changed=3    unreachable=0    failed=0    skipped=5    rescued=0    ignored=0\n"
-        "pdn-a-node-2 : ok=60   changed=0    unreachable=1    failed=2    skipped=0    rescued=0    ignored=0\n"
-    )
-    recap = parse_recap(text)
-    assert recap["pdn-a-node-1"].changed == 3 and recap["pdn-a-node-1"].ok == 69
-    assert recap["pdn-a-node-2"].unreachable == 1 and recap["pdn-a-node-2"].failed == 2
+def test_recap_comes_from_ansible_stats_with_rescued_and_ignored() -> None:
+    stats = {
+        "ok": {"pdn-a-node-1": 69, "pdn-a-node-2": 60}, "changed": {"pdn-a-node-1": 3},
+        "dark": {"pdn-a-node-2": 1}, "failures": {"pdn-a-node-2": 2}, "skipped": {"pdn-a-node-1": 5},
+        "rescued": {"pdn-a-node-1": 1}, "ignored": {"pdn-a-node-1": 4}, "processed": {"pdn-a-node-1": 1,
+        "pdn-a-node-2": 1, "pdn-a-node-3": 1},
+    }  # fmt: skip
+    recap = recap_from_stats(stats)
+    assert recap["pdn-a-node-1"] == HostRecap(ok=69, changed=3, skipped=5, rescued=1, ignored=4)
+    assert recap["pdn-a-node-2"] == HostRecap(ok=60, unreachable=1, failed=2)
+    assert recap["pdn-a-node-3"] == HostRecap()  # processed, nothing counted
 
 
-def test_parse_recap_ignores_lines_before_the_recap() -> None:
-    assert parse_recap("host : ok=1 changed=1 unreachable=0 failed=0 skipped=0\n") == {}
+def test_a_run_without_stats_is_not_ok(tmp_path: Path) -> None:
+    assert not PlaybookRun(0, 1.0, tmp_path / "x.log").ok
+    assert PlaybookRun(0, 1.0, tmp_path / "x.log", {"h": HostRecap(ok=1)}).ok
+    assert not PlaybookRun(0, 1.0, tmp_path / "x.log", {"h": HostRecap(ok=1, unreachable=1)}).ok
+
+
+def test_failures_come_from_failed_events_not_ignored_ones() -> None:
+    failed = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "T", "res": {"msg": "boom\nmore"}}}
+    ignored = {"event": "runner_on_failed", "event_data": {"host": "h", "task": "T", "ignore_errors": True}}
+    down = {"event": "runner_on_unreachable", "event_data": {"host": "h", "task": "T", "res": {"msg": "no route"}}}
+    assert failure_from_event(failed) == TaskFailure("h", "T", "boom")
+    assert failure_from_event(ignored) is None
+    assert failure_from_event(down) == TaskFailure("h", "T", "no route")
+    assert failure_from_event({"event": "runner_on_ok", "event_data": {"host": "h"}}) is None
+
+
+def test_rescued_failures_before_the_fatal_one_do_not_count() -> None:
+    rescued, fatal, other = TaskFailure("a", "r", "x"), TaskFailure("a", "f", "y"), TaskFailure("b", "r", "z")
+    recap = {"a": HostRecap(failed=1, rescued=1), "b": HostRecap(ok=3, rescued=1)}
+    assert final_failures([rescued, other, fatal], recap) == [fatal]
+    assert final_failures([rescued, fatal], {}) == [rescued, fatal]  # no stats: Ansible crashed, keep all
+
+
+def test_ansible_sees_no_credentials_and_checks_host_keys() -> None:
+    env = ansible_environment(
+        "ansible", {"PATH": "/usr/bin", "HOME": "/root", "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+                    "PULUMI_CONFIG_PASSPHRASE": "p", "ANSIBLE_FORKS": "4"},
+    )  # fmt: skip
+    assert "AWS_SECRET_ACCESS_KEY" not in env and "PULUMI_CONFIG_PASSPHRASE" not in env
+    assert env["PATH"] == "/usr/bin" and env["ANSIBLE_FORKS"] == "4"
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert env["ANSIBLE_CONFIG"].endswith("playbooks/ansible.cfg")
 
 
 def test_parse_lynis_report() -> None:
@@ -162,7 +204,9 @@ def test_playbooks_pass_syntax_check() -> None:
 
 def test_ansible_lint_production_profile_is_clean() -> None:
     lint = Path(sys.executable).with_name("ansible-lint")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(repo_root() / "playbooks" / "ansible.cfg")}
     proc = subprocess.run(
-        [str(lint), "--offline", "-q", "--nocolor", "playbooks"], capture_output=True, text=True, cwd=repo_root()
-    )
+        [str(lint), "--offline", "-q", "--nocolor", "playbooks"], capture_output=True, text=True, cwd=repo_root(),
+        env=env,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -142,3 +142,43 @@ def test_default_selection_builds_what_the_lab_and_the_drill_run() -> None:
 def test_auto_jobs_is_between_one_and_two() -> None:
     assert 1 <= auto_jobs(8) <= 2
     assert auto_jobs(1) == 1
+
+
+def test_node_wrapper_module_pins_what_the_control_plane_module_pins() -> None:
+    """kubelet and friends come from the same k8s.io/kubernetes release and staging modules."""
+
+    def go_mod(unit: str) -> str:
+        return (LOCK.units[unit].module_dir / "go.mod").read_text()
+
+    replace = re.compile(r"^\s+(k8s\.io/\S+ => \S+ \S+)$", re.M)
+    assert replace.findall(go_mod("kubernetes-node")) == replace.findall(go_mod("kubernetes"))
+    assert re.search(r"^require k8s\.io/kubernetes v1\.34\.4$", go_mod("kubernetes-node"), re.M)
+
+
+def test_without_a_terminal_the_build_prints_plain_progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import time
+
+    from rich.console import Console
+
+    from pdn.toolchain import build as build_module
+    from pdn.toolchain.build import Outcome
+
+    output = io.StringIO()
+    monkeypatch.setattr(build_module, "console", Console(file=output, force_terminal=False, width=200))
+    monkeypatch.setattr(build_module, "PLAIN_PROGRESS_EVERY", 0.05)
+    monkeypatch.setattr(build_module, "is_current", lambda unit: False)
+    monkeypatch.setattr(build_module, "install_plugins", lambda lock: [])
+    monkeypatch.setattr(build_module, "read_stamp", lambda tool, unit: None)
+    monkeypatch.setattr(build_module, "record_time", lambda name, seconds: None)
+
+    def slow_build(unit: object, on_step, force: bool = False) -> Outcome:  # type: ignore[no-untyped-def]
+        on_step(7, 10, "compiling")
+        time.sleep(2.5)
+        return Outcome(unit.name, "built", 2.5)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(build_module, "build_unit", slow_build)
+    build_module.build(["etcd"], jobs=1)
+    lines = [line for line in output.getvalue().splitlines() if line.startswith("toolchain:")]
+    assert lines, output.getvalue()
+    assert "0/1 units done; building etcd (7/10 packages)" in lines[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import shutil
 import socket
@@ -12,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from pdn.migrate import assess, consolidate, dedup, inventory, plan
-from pdn.migrate import workspace as ws
+from pdn.migrate import pipeline as stages
+from pdn.migrate import plan
 from pdn.migrate.generate import generate
-from pdn.sites import load_sites
 
 AS_OF = dt.date(2026, 11, 1)
 
@@ -36,14 +34,7 @@ def pipeline(small_inventory: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def run_pipeline(inventory_dir: Path, out: Path, options: plan.Options | None = None) -> dict[str, Any]:
-    loaded = inventory.load(inventory_dir)
-    sites = load_sites()
-    assess.run(loaded.apps, out, AS_OF)
-    dedup.run(loaded.apps, out)
-    consolidate.run(loaded.apps, index(out / ws.CLUSTERS), index(out / ws.ASSESSMENT), out, sites)
-    return plan.run(
-        loaded.apps, index(out / ws.CONSOLIDATION), index(out / ws.ASSESSMENT), sites, out, options or plan.Options()
-    )
+    return stages.run(inventory_dir, out, as_of=AS_OF, options=options)
 
 
 @pytest.fixture(scope="session")
@@ -83,15 +74,6 @@ def make_app() -> Any:
         return dataclasses.replace(base, **changes)
 
     return build
-
-
-def index(path: Path) -> dict[str, dict[str, str]]:
-    return {row["app_id"]: row for row in rows(path)}
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture

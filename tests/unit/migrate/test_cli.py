@@ -38,7 +38,17 @@ def test_stages_in_order_and_trail(small_inventory: Path, tmp_path: Path) -> Non
     shown = runner.invoke(cli, ["migrate", "show", wave1, "--json", *common])
     assert shown.exit_code == 0, shown.output
     trail = json.loads(shown.output)
-    assert list(trail) == ["inventory", "assess", "dedup", "consolidate", "plan", "runbook", "render", "copy/verify"]
+    assert list(trail) == [
+        "inventory",
+        "assess",
+        "dedup",
+        "consolidate",
+        "datasets",
+        "plan",
+        "runbook",
+        "render",
+        "copy/verify",
+    ]
     assert trail["plan"]["wave"] == "1" and trail["render"].endswith(".yaml")
     assert trail["inventory"]["contact_unit"]  # extra columns travel with the app
     missing = runner.invoke(cli, ["migrate", "show", "APP-NOPE", *common])

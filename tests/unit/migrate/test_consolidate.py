@@ -47,11 +47,16 @@ def test_roles(pipeline: Path) -> None:
 
 
 def test_catalog_errors(tmp_path: Path) -> None:
+    head = "sources:\n  - {id: s, title: A source, publisher: Someone, year: 2023, says: what it says here}\n"
+    app = "{id: x, name: X, concepts: [staff], site: %s, sources: [s], building_blocks: [identity], datasets: [%s]}"
+    dataset = "{id: d, title: Data, owner: BKN, concepts: [staff]}"
     bad = tmp_path / "catalog.yaml"
-    bad.write_text("superapps:\n  - {id: x, name: X, concepts: [staff], site: jakarta}\n", encoding="utf-8")
-    with pytest.raises(InputError, match="unknown site 'jakarta'"):
+    bad.write_text(head + "superapps:\n  - " + app % ("jakarta", dataset) + "\n", encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"catalog\.yaml:4: superapps\[0\]\.site: super app x on unknown site 'jakarta'"
+    ):
         load_catalog(bad, load_sites())
-    bad.write_text("superapps:\n  - {id: x, name: X, concepts: [], site: ikn}\n", encoding="utf-8")
+    bad.write_text(head + "superapps:\n  - {id: x, name: X, concepts: [], site: ikn}\n", encoding="utf-8")
     with pytest.raises(InputError, match="invalid"):
         load_catalog(bad, load_sites())
 

@@ -22,7 +22,9 @@ from pdn.errors import InputError
 from pdn.migrate import copy as copy_stage
 from pdn.migrate import verify as verify_stage
 from pdn.migrate.ledger import Ledger
-from pdn.migrate.s3 import DirectorySource, DirectS3, Endpoint, client
+from pdn.migrate.s3 import Endpoint, client
+from pdn.migrate.sources import DirectorySource
+from pdn.migrate.target import TargetStore
 
 KEYS = {"PDN_S3_ACCESS_KEY": "testing", "PDN_S3_SECRET_KEY": "testing-secret"}
 
@@ -42,13 +44,14 @@ def s3(s3_server: str) -> object:
 
 
 @pytest.fixture
-def store(s3: Any) -> Iterator[DirectS3]:
+def store(s3_server: str) -> Iterator[TargetStore]:
     """The target as copy and verify talk to it (the boto3 client ``s3`` checks what they did)."""
-    with DirectS3.for_client(s3) as direct:
+    endpoint = Endpoint(s3_server, KEYS["PDN_S3_ACCESS_KEY"], KEYS["PDN_S3_SECRET_KEY"], "id-cikarang-1")
+    with TargetStore(endpoint) as direct:
         yield direct
 
 
-def test_round_trip_resume_and_change(tmp_path: Path, s3: object, store: DirectS3) -> None:
+def test_round_trip_resume_and_change(tmp_path: Path, s3: object, store: TargetStore) -> None:
     source_dir = tmp_path / "src"
     make_tree(source_dir, 30, 5000, big=1)
     source = DirectorySource(source_dir)
@@ -71,7 +74,7 @@ def test_round_trip_resume_and_change(tmp_path: Path, s3: object, store: DirectS
         assert head["Metadata"]["sha256"] == ledger.get("big-0.bin").sha256  # type: ignore[union-attr]
 
 
-def test_verify_detects_a_corrupted_target(tmp_path: Path, s3: object, store: DirectS3) -> None:
+def test_verify_detects_a_corrupted_target(tmp_path: Path, s3: object, store: TargetStore) -> None:
     make_tree(tmp_path / "src", 5, 1000)
     source = DirectorySource(tmp_path / "src")
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
@@ -85,7 +88,7 @@ def test_verify_detects_a_corrupted_target(tmp_path: Path, s3: object, store: Di
         assert verify_stage.verify(store, "mig-corrupt", "pre/fix", ledger, source).ok == 5
 
 
-def test_dry_run_writes_nothing(tmp_path: Path, s3: object, store: DirectS3) -> None:
+def test_dry_run_writes_nothing(tmp_path: Path, s3: object, store: TargetStore) -> None:
     from botocore.exceptions import ClientError
 
     make_tree(tmp_path / "src", 3, 100)
@@ -96,7 +99,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, s3: object, store: DirectS3) -> 
         s3.head_bucket(Bucket="mig-dry")  # type: ignore[attr-defined]
 
 
-def test_ledger_refuses_another_target(tmp_path: Path, s3: object, store: DirectS3) -> None:
+def test_ledger_refuses_another_target(tmp_path: Path, s3: object, store: TargetStore) -> None:
     make_tree(tmp_path / "src", 2, 100)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         copy_stage.copy(store, DirectorySource(tmp_path / "src"), "mig-one", "", ledger)
@@ -179,9 +182,10 @@ def test_kill_during_copy_then_rerun_finishes(tmp_path: Path, s3_server: str) ->
     assert "all 402 objects match" in verify.stdout
 
 
-def test_bucket_to_bucket(tmp_path: Path, s3: Any, store: DirectS3) -> None:
+def test_bucket_to_bucket(tmp_path: Path, s3: Any, store: TargetStore) -> None:
     """An s3:// legacy store as the source, with a prefix, small and multipart objects."""
-    from pdn.migrate.s3 import BucketSource, ensure_bucket
+    from pdn.migrate.s3 import ensure_bucket
+    from pdn.migrate.sources import BucketSource
 
     ensure_bucket(s3, "legacy-store")
     payloads = {f"app7/docs/{i}.pdf": os.urandom(3000 + i) for i in range(12)}

@@ -9,10 +9,11 @@ import yaml
 from pdn.migrate import inventory
 from pdn.migrate import render as render_stage
 from pdn.migrate.consolidate import load_catalog
-from pdn.migrate.tenants import CLASS_ORDER, tenants_by_site, write_tenants
+from pdn.migrate.tenants import tenants_by_site, write_tenants
 from pdn.migrate.workspace import read_csv
+from pdn.naming import tenant_namespace
 from pdn.sites import load_sites
-from pdn.sites.model import slug
+from pdn.sites.vocabulary import Classification
 
 KINDS = {"ministry", "agency", "local-government", "super-app"}
 TIERS = ["low", "medium", "high", "vital"]
@@ -30,7 +31,7 @@ def test_every_rendered_namespace_has_its_tenant_on_its_site(
     folders = render_stage.run(apps, plan_rows, names, sites, tmp_path, wave=1)
     tenants = tenants_by_site(apps, plan_rows, names, wave=1)
     assert folders and tenants
-    namespaces_by_site = {site: {"tenant-" + slug(t["name"]) for t in entries} for site, entries in tenants.items()}
+    namespaces_by_site = {site: {tenant_namespace(t["name"]) for t in entries} for site, entries in tenants.items()}
     for folder in folders:
         row = next(r for r in plan_rows if r["app_id"] == folder.name)
         for path in folder.glob("*.yaml"):
@@ -38,7 +39,8 @@ def test_every_rendered_namespace_has_its_tenant_on_its_site(
             assert namespace in namespaces_by_site[row["site"]], (folder.name, namespace)
     for site, entries in tenants.items():
         for tenant in entries:
-            assert tenant["kind"] in KINDS and tenant["tier"] in TIERS and tenant["classification"] in CLASS_ORDER
+            assert tenant["kind"] in KINDS and tenant["tier"] in TIERS
+            assert tenant["classification"] in set(Classification)
             owned = [
                 by_id[r["app_id"]]
                 for r in plan_rows
@@ -49,5 +51,7 @@ def test_every_rendered_namespace_has_its_tenant_on_its_site(
             ]
             # the tenant gets the tier of its most critical app
             assert tenant["tier"] == max((a.criticality.value for a in owned), key=TIERS.index)
+            # ... and the class of its most sensitive data, in the one vocabulary the stacks use
+            assert tenant["classification"] == max((a.classification for a in owned), key=lambda c: c.rank)
     written = yaml.safe_load(write_tenants(tenants, tmp_path).read_text(encoding="utf-8"))
     assert written == tenants

@@ -10,6 +10,7 @@ from pdn.sites import SiteFileError, check, load_sites
 from pdn.sites.loader import format_loc, parse_sites
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
+REPO_SITES = Path(__file__).resolve().parents[3] / "stacks" / "sites.yaml"
 
 
 def test_shipped_model_has_the_four_national_sites() -> None:
@@ -98,6 +99,15 @@ def test_even_control_plane_is_rejected() -> None:
     with pytest.raises(SiteFileError) as raised:
         parse_sites(text, Path("even.yaml"))
     assert "quorum" in str(raised.value)
+
+
+def test_a_backup_tier_outside_the_national_scale_is_rejected() -> None:
+    """Backup partners name tiers of pdn.sites.vocabulary, the scale the stacks' tenants use."""
+    text = (REPO_SITES).read_text().replace("tiers: [vital]", "tiers: [critical]", 1)
+    assert "critical" in text
+    with pytest.raises(SiteFileError) as raised:
+        parse_sites(text, Path("tiers.yaml"))
+    assert "tiers" in str(raised.value) and "'vital'" in str(raised.value)
 
 
 def test_a_file_that_is_not_a_mapping_is_rejected() -> None:

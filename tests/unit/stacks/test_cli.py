@@ -73,6 +73,7 @@ def test_onboarded_tenants_are_merged_kept_and_never_duplicated(
     fake = types.ModuleType("pdn.lab.endpoints")
     fake.kubeconfig_path = lambda site: tmp_path / f"{site}.yaml"  # type: ignore[attr-defined]
     fake.s3_endpoint = lambda site: "http://127.0.0.1:9100"  # type: ignore[attr-defined]
+    fake.s3_region = lambda site: "id-lab-1"  # type: ignore[attr-defined]
     fake.s3_credentials = lambda site: ("ak", "sk")  # type: ignore[attr-defined]
     fake.pulumi_env = lambda: {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state"}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pdn.lab.endpoints", fake)
@@ -108,7 +109,7 @@ def test_onboarded_tenants_are_merged_kept_and_never_duplicated(
         ("jakarta: []\n", "unknown site 'jakarta'"),
         ("ikn: [{kind: ministry}]\n", "ikn: expected a list of tenants, each with a name"),
         ("- ikn\n", "expected a mapping of site id"),
-        ("ikn: [\n", "not valid YAML"),
+        ("ikn: [\n", r"tenants\.yaml:2: YAML syntax error"),  # with the line, from pdn.safeload
     ],
 )
 def test_bad_tenants_file_names_the_file(tmp_path: Path, content: str, message: str) -> None:
@@ -122,3 +123,20 @@ def test_bad_tenants_file_names_the_file(tmp_path: Path, content: str, message: 
 def test_tenants_option_is_lab_only(tmp_path: Path) -> None:
     result = runner.invoke(app, ["up", "--site", "ikn", "--tenants", str(tmp_path / "t.yaml")])
     assert result.exit_code != 0 and "only works with --lab" in str(result.exception)
+
+
+def test_the_stacks_are_the_sites_of_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site the model (PDN_SITES) does not hold has no stack, whatever stacks/ contains."""
+    model = yaml.safe_load((workspace.paths.repo_root() / "stacks" / "sites.yaml").read_text())
+    assert workspace.stack_sites() == [site["id"] for site in sorted(model["sites"], key=lambda s: s["order"])]
+    renamed = tmp_path / "sites.yaml"
+    text = (workspace.paths.repo_root() / "stacks" / "sites.yaml").read_text()
+    renamed.write_text(text.replace("labuan-bajo", "sorong"))
+    monkeypatch.setenv("PDN_SITES", str(renamed))
+    assert workspace.stack_sites()[-1] == "sorong" and "labuan-bajo" not in workspace.stack_sites()
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text("labuan-bajo:\n  - {name: Kementerian X}\n")
+    with pytest.raises(InputError, match="unknown site 'labuan-bajo'"):
+        workspace.read_tenants_file(tenants)
+    result = runner.invoke(app, ["preview", "--site", "sorong"])
+    assert isinstance(result.exception, InputError) and "no stack file for sorong" in str(result.exception)

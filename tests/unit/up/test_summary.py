@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pdn.harden.report import INDEX_JSON, LynisResult, NodeReport, SshAuditResult, write_reports
 from pdn.migrate.ledger import Ledger
 from pdn.upsummary import (
     NodeScore,
@@ -18,20 +19,21 @@ from pdn.upsummary import (
 )
 
 
-def test_lynis_scores_read_from_report_index(tmp_path: Path) -> None:
-    index = tmp_path / "index.md"
-    index.write_text(
-        "# Hardening report\n\n"
-        "| node | role | Lynis index | Lynis warnings | ssh-audit failures | ssh-audit warnings |\n"
-        "| --- | --- | --- | --- | --- | --- |\n"
-        "| [pdn-ikn-1](pdn-ikn-1.md) | control-plane | 84 | 0 | 0 | 1 |\n"
-        "| [pdn-ikn-2](pdn-ikn-2.md) | worker | n/a | 0 | 0 | 0 |\n",
-        encoding="utf-8",
-    )
-    scores = lynis_scores(index)
-    assert scores["pdn-ikn-1"] == NodeScore(node="pdn-ikn-1", role="control-plane", lynis_index=84)
-    assert scores["pdn-ikn-2"].lynis_index is None
-    assert lynis_scores(tmp_path / "missing.md") == {}
+def test_lynis_scores_read_from_the_reports_json(tmp_path: Path) -> None:
+    """What ``pdn harden report`` writes is what the summary reads (JSON, not the Markdown table)."""
+    reports = [
+        NodeReport("pdn-ikn-1", "control-plane", LynisResult(84, 250, ["W|x|-|"]), SshAuditResult(warnings=["a"])),
+        NodeReport("pdn-ikn-2", "worker", LynisResult(None, None, error="no Lynis report"), SshAuditResult()),
+    ]
+    written = write_reports(reports, tmp_path)
+    assert tmp_path / INDEX_JSON in written and (tmp_path / "pdn-ikn-1.json").is_file()
+    (tmp_path / "index.md").write_text("| [pdn-ikn-1](pdn-ikn-1.md) | worker | 1 |\n")  # never read
+    scores = lynis_scores(tmp_path / INDEX_JSON)
+    assert scores == {
+        "pdn-ikn-1": NodeScore(node="pdn-ikn-1", role="control-plane", lynis_index=84),
+        "pdn-ikn-2": NodeScore(node="pdn-ikn-2", role="worker", lynis_index=None),
+    }
+    assert lynis_scores(tmp_path / "missing.json") == {}
 
 
 def test_wave_one_apps_of_one_site(tmp_path: Path) -> None:

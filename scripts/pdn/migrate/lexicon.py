@@ -1,0 +1,299 @@
+"""Word knowledge the dedup uses beyond the glossary, read from maintained packages at run time.
+
+* Indonesian morphology: the Sastrawi stemmer (PyPI ``pysastrawi``) strips prefixes, suffixes
+  and confixes ("pendaftaran", "mendaftar" -> "daftar"), checked against its root dictionary.
+* English morphology and synonyms: Princeton WordNet 3.0 (Debian ``wordnet-base``): base forms
+  by WordNet's own morphy rules (exception lists, then suffix rules), synonyms as the synset of
+  a word's most frequent sense, derivations ("registration" ~ "register") by its ``+`` pointers.
+* Indonesian-English equivalents: the FreeDict/WikDict English-Indonesian dictionary (Debian
+  ``dict-freedict-eng-ind``, built from Wiktionary): "vehicle" -> "kendaraan".
+
+No multilingual wordnet with Indonesian ships inside a PyPI package (the ``wn`` package and
+its kin download their data at run time), hence the two Debian packages, installed by the
+bootstrap from ``scripts/apt-packages.txt``. Nothing here touches the network.
+
+A word becomes a set of *features*: ``w:<root>`` for the word itself and ``s:<synset>`` for
+every sense it may share with a synonym or a translation. Two words are equivalent to the
+degree their features overlap; the dedup weighs each feature by how rare it is.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pdn.errors import InputError
+
+WORDNET_DIR = Path(os.environ.get("PDN_WORDNET_DIR", "/usr/share/wordnet"))
+FREEDICT_DIR = Path(os.environ.get("PDN_FREEDICT_DIR", "/usr/share/dictd"))
+FREEDICT_NAME = "freedict-eng-ind"
+HINT = (
+    "install the Debian packages in scripts/apt-packages.txt (scripts/run does it): wordnet-base, dict-freedict-eng-ind"
+)
+
+# WordNet's morphy detachment rules (suffix, replacement) per part of speech, as its manual gives them.
+_DETACH = {
+    "n": (
+        ("ses", "s"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+        ("s", ""),
+    ),
+    "v": (("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""), ("s", "")),
+}
+_WORD = re.compile(r"^[a-z][a-z-]*$")
+_SENSE_NUMBER = re.compile(r"^\s*\d+\.\s*|\s+\d+\.\s*$")
+
+
+class _WordNet:
+    """Lookups in the WordNet database files: index lines by lemma, synsets by byte offset."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.index: dict[str, dict[str, list[str]]] = {}
+        self.exceptions: dict[str, dict[str, str]] = {}
+        for pos, name in (("n", "noun"), ("v", "verb")):
+            table: dict[str, list[str]] = {}
+            for line in _read_lines(folder / f"index.{name}"):
+                if line.startswith(" "):
+                    continue  # licence header
+                fields = line.split()
+                pointer_count = int(fields[3])
+                offsets = fields[6 + pointer_count :]
+                table[fields[0]] = offsets
+            self.index[pos] = table
+            self.exceptions[pos] = {
+                fields[0]: fields[1]
+                for fields in (line.split() for line in _read_lines(folder / f"{name}.exc"))
+                if len(fields) >= 2
+            }
+        self._data = {pos: (folder / f"data.{name}").open("rb") for pos, name in (("n", "noun"), ("v", "verb"))}
+
+    def base_forms(self, word: str) -> list[tuple[str, str]]:
+        """(lemma, pos) pairs WordNet knows for ``word``: the word itself, exceptions, then suffix rules."""
+        found: list[tuple[str, str]] = []
+        for pos in ("n", "v"):
+            table = self.index[pos]
+            candidates = [word, self.exceptions[pos].get(word, "")]
+            candidates += [word[: -len(suffix)] + repl for suffix, repl in _DETACH[pos] if word.endswith(suffix)]
+            for candidate in candidates:
+                if candidate and candidate in table:
+                    found.append((candidate, pos))
+                    break
+        return found
+
+    def synset(self, pos: str, offset: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """Words of a synset and its derivation pointers (pos, offset)."""
+        handle = self._data[pos]
+        handle.seek(int(offset))
+        fields = handle.readline().decode("utf-8", "replace").split(" | ")[0].split()
+        count = int(fields[3], 16)
+        words = tuple(fields[4 + 2 * i].lower() for i in range(count))
+        at = 4 + 2 * count
+        pointers = int(fields[at])
+        derived = []
+        for i in range(pointers):
+            symbol, target, target_pos = fields[at + 1 + 4 * i : at + 4 + 4 * i]
+            if symbol == "+" and target_pos in ("n", "v"):
+                derived.append((target_pos, target))
+        return words, tuple(derived)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        raise InputError(f"lexical resource {path} is missing: {error.strerror}", hint=HINT) from None
+
+
+def _freedict(folder: Path) -> dict[str, set[str]]:
+    """English headword -> single-word Indonesian translations, from the dictd files."""
+    index = _read_lines(folder / f"{FREEDICT_NAME}.index")
+    try:
+        with gzip.open(folder / f"{FREEDICT_NAME}.dict.dz", "rb") as handle:  # dictzip is gzip
+            text = handle.read()
+    except OSError as error:
+        raise InputError(f"lexical resource {folder / FREEDICT_NAME}.dict.dz: {error}", hint=HINT) from None
+    table: dict[str, set[str]] = {}
+    for line in index:
+        parts = line.split("\t")
+        if len(parts) != 3 or parts[0].startswith("00database"):
+            continue
+        head = parts[0].lower()
+        start, length = _b64(parts[1]), _b64(parts[2])
+        lines = text[start : start + length].decode("utf-8", "replace").splitlines()
+        # Header line, then alternating translation and gloss lines.
+        for translation in lines[1::2]:
+            for item in _SENSE_NUMBER.sub("", translation).split(","):
+                word = item.strip().lower()
+                if _WORD.match(word):
+                    table.setdefault(head, set()).add(word)
+    return table
+
+
+def _b64(text: str) -> int:
+    """dictd's base-64 numbers (A-Z a-z 0-9 + /, most significant digit first)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    value = 0
+    for char in text:
+        value = value * 64 + alphabet.index(char)
+    return value
+
+
+_NASAL = (
+    ("peny", "s"),
+    ("meny", "s"),
+    ("peng", "k"),
+    ("meng", "k"),
+    ("pem", "p"),
+    ("mem", "p"),
+    ("pen", "t"),
+    ("men", "t"),
+)
+
+
+def _nasal_alternatives(word: str) -> list[str]:
+    """Roots a peN-/meN- word may have when its nasal replaced the root's first letter."""
+    found = []
+    for prefix, letter in _NASAL:
+        if word.startswith(prefix) and len(word) > len(prefix) + 2 and word[len(prefix)] in "aeiou":
+            rest = letter + word[len(prefix) :]
+            for suffix in ("an", "kan", "i", ""):
+                if suffix and rest.endswith(suffix) and len(rest) - len(suffix) >= 3:
+                    found.append(rest[: -len(suffix)])
+                elif not suffix:
+                    found.append(rest)
+    return found
+
+
+class Lexicon:
+    """Roots and sense features of words, Indonesian or English."""
+
+    def __init__(self, wordnet_dir: Path = WORDNET_DIR, freedict_dir: Path = FREEDICT_DIR) -> None:
+        from Sastrawi.Stemmer.StemmerFactory import StemmerFactory  # type: ignore[import-untyped]
+
+        self._stemmer = StemmerFactory().create_stemmer()
+        roots = resources.files("Sastrawi").joinpath("Stemmer/data/kata-dasar.txt").read_text(encoding="utf-8")
+        self.indonesian_roots = frozenset(word.strip() for word in roots.split() if word.strip())
+        self._wordnet = _WordNet(wordnet_dir)
+        self._to_indonesian = _freedict(freedict_dir)
+        self._to_english_raw = {word for words in self._to_indonesian.values() for word in words}
+        roots_of = self._translation_roots(freedict_dir)
+        self._to_english: dict[str, set[str]] = {}
+        for english, words in self._to_indonesian.items():
+            for word in words:
+                self._to_english.setdefault(roots_of.get(word) or word, set()).add(english)
+
+    def _translation_roots(self, freedict_dir: Path) -> dict[str, str]:
+        """Root of every affixed Indonesian word in the dictionary ("menyimpan" -> "simpan").
+
+        Stemming the few thousand of them takes seconds, so the result is kept in the user's
+        cache, keyed by the dictionary file and the stemmer's version (a derived table; the
+        sources stay the installed packages).
+        """
+        import hashlib
+        import importlib.metadata
+        import json
+
+        from pdn.paths import cache_dir
+
+        index = freedict_dir / f"{FREEDICT_NAME}.index"
+        stat = index.stat()
+        version = importlib.metadata.version("pysastrawi")
+        tag = f"{stat.st_size}:{int(stat.st_mtime)}:{version}:{len(self.indonesian_roots)}"
+        path = cache_dir() / "lexicon" / f"freedict-roots-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.json"
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(cached, dict):
+                return {str(k): str(v) for k, v in cached.items()}
+        except (OSError, ValueError):
+            pass
+        roots = {
+            word: root
+            for word in sorted(self._to_english_raw - self.indonesian_roots)
+            if (root := self._indonesian_root(word)) is not None
+        }
+        try:
+            from pdn.migrate.workspace import atomic_write
+
+            atomic_write(path, json.dumps(roots, sort_keys=True))
+        except OSError:
+            pass  # a read-only home: stem again next time
+        return roots
+
+    def _indonesian_root(self, word: str) -> str | None:
+        if word in self.indonesian_roots:
+            return word
+        stem = str(self._stemmer.stem(word))
+        if stem not in self.indonesian_roots or stem == word:
+            return None
+        if stem not in self._to_english_raw:
+            # Sastrawi reads "pemetaan" as pe-meta-an; the nasal may also stand for a lost
+            # p/t/k/s ("peta"). Prefer the reading the dictionary can translate.
+            for alternative in _nasal_alternatives(word):
+                if alternative in self.indonesian_roots and alternative in self._to_english_raw:
+                    return alternative
+        return stem
+
+    def is_word(self, word: str) -> bool:
+        """A root of either language as it stands (not a typo of one)."""
+        return word in self.indonesian_roots or bool(self._wordnet.base_forms(word))
+
+    @lru_cache(maxsize=200_000)  # noqa: B019 - one lexicon per process; words repeat
+    def root(self, word: str) -> tuple[str, str]:
+        """(root, language) of a lower-case word: ``id``, ``en`` or ``?`` (unknown, kept as it is)."""
+        indonesian = self._indonesian_root(word)
+        if indonesian is not None:
+            return indonesian, "id"
+        forms = self._wordnet.base_forms(word)
+        if forms:
+            return forms[0][0], "en"
+        return word, "?"
+
+    def _english_senses(self, lemma: str) -> set[str]:
+        senses: set[str] = set()
+        for base, pos in self._wordnet.base_forms(lemma):
+            offsets = self._wordnet.index[pos][base]
+            if not offsets:
+                continue
+            senses.add(f"s:{pos}{offsets[0]}")  # the most frequent sense only: no chains through rare senses
+            _, derived = self._wordnet.synset(pos, offsets[0])
+            senses.update(f"s:{p}{o}" for p, o in derived)
+        return senses
+
+    @lru_cache(maxsize=200_000)  # noqa: B019
+    def features(self, word: str) -> frozenset[str]:
+        """``w:<root>`` plus the senses a synonym or a translation of ``word`` would share."""
+        root, language = self.root(word)
+        found = {f"w:{root}"}
+        if language == "id":
+            for english in sorted(self._to_english.get(root, ())):
+                found.add(f"w:{english}")
+                found |= self._english_senses(english)
+        elif language == "en":
+            found |= self._english_senses(root)
+            for indonesian in self._to_indonesian.get(root, ()):
+                found.add(f"w:{self._indonesian_root(indonesian) or indonesian}")
+        return frozenset(found)
+
+    def describe(self, feature: str) -> str:
+        """A feature as a reviewer reads it: the word, or a sense by its first two words."""
+        kind, _, value = feature.partition(":")
+        if kind != "s":
+            return value
+        words, _ = self._wordnet.synset(value[0], value[1:])
+        return "sense '" + "/".join(word.replace("_", " ") for word in words[:2]) + "'"
+
+
+@lru_cache(maxsize=1)
+def load_lexicon() -> Lexicon:
+    """The process-wide lexicon (loading WordNet's indexes takes a fraction of a second)."""
+    return Lexicon()

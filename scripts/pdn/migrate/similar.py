@@ -1,0 +1,334 @@
+"""Clustering of names by weighted shared meaning, in time linear in the number of apps.
+
+Every distinct name analysis is one *node* (thousands, however many apps share it): a tuple
+of *terms* (a word's root, or a glossary concept) with weights, each term carrying the
+features it may share with others (its translations and WordNet senses).
+
+* Weights: inverse document frequency over the inventory, so a word in five agencies' names
+  ("ternak") outweighs one in five hundred ("desa", "daerah"); two words that always stand
+  together ("panti asuhan") share one word's weight.
+* Term similarity: 1 for the same root, ``TRANSLATION`` when one is a translation of the
+  other, ``SENSE`` when they share a sense, ``SPELLING`` for long roots with a long common
+  beginning (loanwords: "verifikasi" / "verification").
+* Name similarity: every term finds its best partner in the other name; the weighted share
+  of what is matched, averaged over both directions. Two names with the same object and
+  different actions ("Booking Panti Asuhan" / "Antrean Panti Asuhan") match only halfway.
+* Blocking: only nodes sharing a rare feature are compared (a sparse product over features
+  present in at most ``block_limit`` nodes): generic words never create a candidate pair.
+* Average linkage over the sparse graph of candidate pairs (pairs never compared count as 0),
+  weighted by the apps behind each node, merging while the average similarity >= ``cut``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+TRANSLATION = 0.9
+LEARNED = 0.8
+SENSE = 0.7
+SPELLING = 0.7
+
+
+@dataclass(frozen=True)
+class Node:
+    """One distinct name analysis: its terms, their weights, and how many apps share it."""
+
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
+    apps: int
+
+
+def idf_weights(document_frequency: Mapping[str, int], documents: int) -> dict[str, float]:
+    """log(N / df): 0 for a term in every document."""
+    return {term: math.log(documents / df) for term, df in document_frequency.items() if df > 0}
+
+
+def _spelling(a: str, b: str) -> bool:
+    shorter = min(len(a), len(b))
+    if shorter < 6:
+        return False
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    return common >= 5 and common >= 0.6 * shorter
+
+
+def term_similarity(a: str, b: str, features: Callable[[str], frozenset[str]]) -> float:
+    if a == b:
+        return 1.0
+    if a[:2] != "w:" or b[:2] != "w:":
+        return 0.0  # glossary concepts match only themselves
+    fa, fb = features(a), features(b)
+    if a in fb or b in fa:
+        return TRANSLATION
+    if fa & fb:
+        shared = fa & fb
+        return TRANSLATION if any(f.startswith("w:") for f in shared) else SENSE
+    return SPELLING if _spelling(a[2:], b[2:]) else 0.0
+
+
+def learn_links(
+    pairs: Sequence[tuple[Sequence[str], Sequence[str]]],
+    features: Callable[[str], frozenset[str]],
+    rounds: int = 3,
+    minimum: float = 2.0,
+    widest: int = 2,
+) -> dict[tuple[str, str], float]:
+    """Word equivalences the inventory itself teaches, from names and their descriptions.
+
+    A description often says the name again in other words ("Canteen Storage App" /
+    "Aplikasi untuk penyimpanan kantin"). Words in both, and pairs already linked (by the
+    lexicon: canteen ~ kantin, or by an earlier round), are set aside; the words left on each
+    side (at most ``widest``) are counted as candidate equivalents, each pair with weight
+    1 / (left x right). A pair is kept when its weight over all apps reaches ``minimum`` and it
+    is the best or nearly the best pair of both its words (competitive linking).
+    """
+    links: dict[tuple[str, str], float] = {}
+    for _ in range(rounds):
+        counts: dict[tuple[str, str], float] = {}
+        for name, description in pairs:
+            left = [t for t in dict.fromkeys(name) if t not in description]
+            right = [t for t in dict.fromkeys(description) if t not in name]
+            for t in list(left):
+                match = next(
+                    (u for u in right if (min(t, u), max(t, u)) in links or term_similarity(t, u, features) > 0),
+                    None,
+                )
+                if match is not None:
+                    left.remove(t)
+                    right.remove(match)
+            if left and right and len(left) <= widest and len(right) <= widest:
+                share = 1.0 / (len(left) * len(right))
+                for t in left:
+                    for u in right:
+                        key = (min(t, u), max(t, u))
+                        counts[key] = counts.get(key, 0.0) + share
+        best: dict[str, float] = {}
+        for (t, u), n in counts.items():
+            best[t] = max(best.get(t, 0.0), n)
+            best[u] = max(best.get(u, 0.0), n)
+        fresh = {
+            key: n for key, n in counts.items() if n >= minimum and n >= 0.5 * best[key[0]] and n >= 0.5 * best[key[1]]
+        }
+        if not fresh.keys() - links.keys():
+            break
+        links.update(fresh)
+    return links
+
+
+class Scorer:
+    """Name similarity with a cache of term similarities (terms repeat across thousands of pairs)."""
+
+    def __init__(
+        self, features: Callable[[str], frozenset[str]], links: Mapping[tuple[str, str], float] | None = None
+    ) -> None:
+        self.features = features
+        self.links = links or {}
+        self._cache: dict[tuple[str, str], float] = {}
+
+    def term(self, a: str, b: str) -> float:
+        key = (a, b) if a <= b else (b, a)
+        found = self._cache.get(key)
+        if found is None:
+            found = term_similarity(a, b, self.features)
+            if found < LEARNED and key in self.links:
+                found = LEARNED
+            self._cache[key] = found
+        return found
+
+    def _covered(self, x: Node, y: Node) -> float:
+        total = sum(x.weights)
+        if total <= 0:
+            return 0.0
+        matched = sum(
+            w * max((self.term(t, u) for u in y.terms), default=0.0) for t, w in zip(x.terms, x.weights, strict=True)
+        )
+        return matched / total
+
+    def name(self, x: Node, y: Node) -> float:
+        return 0.5 * (self._covered(x, y) + self._covered(y, x))
+
+    def explain(self, x: Node, y: Node) -> list[tuple[str, str, float]]:
+        """(term of x, best partner in y, similarity) for the terms of x that found one."""
+        found = []
+        for t in x.terms:
+            best = max(y.terms, key=lambda u: (self.term(t, u), u), default="")
+            score = self.term(t, best) if best else 0.0
+            if score > 0:
+                found.append((t, best, score))
+        return found
+
+
+def candidate_pairs(
+    nodes: Sequence[Node], blocking: Callable[[str], frozenset[str]], block_limit: int
+) -> list[tuple[int, int]]:
+    """(i, j), i < j, of nodes sharing a blocking feature present in at most ``block_limit`` nodes."""
+    index: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, node in enumerate(nodes):
+        keys: set[str] = set()
+        for term in node.terms:
+            keys |= blocking(term)
+        for key in keys:
+            rows.append(row)
+            cols.append(index.setdefault(key, len(index)))
+    if not rows:
+        return []
+    matrix = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(nodes), len(index)))
+    node_df = np.asarray(matrix.sum(axis=0)).ravel()
+    keep = np.flatnonzero((node_df >= 2) & (node_df <= block_limit))
+    blocks = csr_matrix(matrix[:, keep])
+    shared = (blocks @ blocks.T).tocoo()
+    upper = shared.row < shared.col
+    return list(zip(shared.row[upper].tolist(), shared.col[upper].tolist(), strict=True))
+
+
+def average_linkage(
+    count: int, weights: Sequence[float], edges: Mapping[tuple[int, int], float], cut: float
+) -> list[int]:
+    """Agglomerative average linkage on a sparse similarity graph; a label (member index) per node.
+
+    The similarity of two clusters is the app-weighted mean over all their cross pairs, pairs
+    without an edge counting 0. Merges go best first while that mean is >= ``cut``.
+    """
+    parent = list(range(count))
+    size = [float(w) for w in weights]
+    links: list[dict[int, float]] = [{} for _ in range(count)]  # cluster -> neighbour -> sum of w_i w_j s_ij
+    for (i, j), similarity in edges.items():
+        value = weights[i] * weights[j] * similarity
+        links[i][j] = links[i].get(j, 0.0) + value
+        links[j][i] = links[j].get(i, 0.0) + value
+    heap = [(-s / (size[a] * size[b]), a, b) for a in range(count) for b, s in links[a].items() if a < b]
+    heapq.heapify(heap)
+    alive = [True] * count
+    while heap:
+        negative, a, b = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or b not in links[a]:
+            continue
+        average = links[a][b] / (size[a] * size[b])
+        if abs(average + negative) > 1e-12:
+            continue  # stale entry
+        if average < cut:
+            break
+        keep, gone = (a, b) if (size[a], -a) >= (size[b], -b) else (b, a)
+        alive[gone] = False
+        parent[gone] = keep
+        size[keep] += size[gone]
+        for neighbour, value in links[gone].items():
+            if neighbour == keep:
+                continue
+            links[neighbour].pop(gone, None)
+            links[keep][neighbour] = links[keep].get(neighbour, 0.0) + value
+            links[neighbour][keep] = links[keep][neighbour]
+        links[keep].pop(gone, None)
+        links[gone] = {}
+        for neighbour, value in links[keep].items():
+            heapq.heappush(heap, (-value / (size[keep] * size[neighbour]), min(keep, neighbour), max(keep, neighbour)))
+    labels = []
+    for node in range(count):
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        labels.append(root)
+    return labels
+
+
+class TermSpace:
+    """Every term of the inventory's names, and the sparse matrix of their pairwise similarities."""
+
+    def __init__(self, nodes: Sequence[Node], scorer: Scorer) -> None:
+        terms = sorted({t for node in nodes for t in node.terms})
+        self.index = {t: i for i, t in enumerate(terms)}
+        rows: list[int] = list(range(len(terms)))
+        cols: list[int] = list(range(len(terms)))
+        data: list[float] = [1.0] * len(terms)
+        # Candidate term pairs: sharing a feature, linked, or sharing a long beginning.
+        by_key: dict[str, list[int]] = {}
+        for i, t in enumerate(terms):
+            keys = set(scorer.features(t)) if t.startswith("w:") else set()
+            keys.add(t)
+            if t.startswith("w:") and len(t) >= 8:
+                keys.add("prefix:" + t[2:7])
+            for key in keys:
+                by_key.setdefault(key, []).append(i)
+        for a, b in scorer.links:
+            if a in self.index and b in self.index:
+                by_key.setdefault(f"link:{a}|{b}", []).extend([self.index[a], self.index[b]])
+        seen: set[tuple[int, int]] = set()
+        for members in by_key.values():
+            if len(members) < 2 or len(members) > 200:
+                continue
+            for x in range(len(members)):
+                for y in range(x + 1, len(members)):
+                    i, j = sorted((members[x], members[y]))
+                    if i == j or (i, j) in seen:
+                        continue
+                    seen.add((i, j))
+                    value = scorer.term(terms[i], terms[j])
+                    if value > 0:
+                        rows += [i, j]
+                        cols += [j, i]
+                        data += [value, value]
+        self.matrix = csr_matrix((np.asarray(data), (rows, cols)), shape=(len(terms), len(terms)))
+        self.matrix.sum_duplicates()
+
+    def weights(self, nodes: Sequence[Node]) -> csr_matrix:
+        rows, cols, data = [], [], []
+        for r, node in enumerate(nodes):
+            for t, w in zip(node.terms, node.weights, strict=True):
+                rows.append(r)
+                cols.append(self.index[t])
+                data.append(w)
+        return csr_matrix((np.asarray(data, dtype=float), (rows, cols)), shape=(len(nodes), len(self.index)))
+
+
+def reach(weights: csr_matrix, space: TermSpace) -> csr_matrix:
+    """node x term: how well each node covers each term (capped sum of term similarities)."""
+    present = weights.copy()
+    present.data[:] = 1.0
+    covered = csr_matrix(present @ space.matrix)
+    covered.data = np.minimum(covered.data, 1.0)
+    return covered
+
+
+def name_similarities(weights: csr_matrix, covered: csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Name similarity of the node pairs (i, j), vectorised: each term's best partner is taken
+    as the capped sum of its similarities to the other name's terms (one partner in practice)."""
+    totals = np.asarray(weights.sum(axis=1)).ravel()
+    totals[totals == 0] = 1.0
+    forward = np.asarray(weights[i].multiply(covered[j]).sum(axis=1)).ravel() / totals[i]
+    backward = np.asarray(weights[j].multiply(covered[i]).sum(axis=1)).ravel() / totals[j]
+    return np.asarray(0.5 * (forward + backward))
+
+
+def cluster(
+    nodes: Sequence[Node],
+    scorer: Scorer,
+    blocking: Callable[[str], frozenset[str]],
+    cut: float,
+    floor: float = 0.2,
+    block_limit: int = 400,
+) -> tuple[list[int], csr_matrix, csr_matrix]:
+    """Cluster labels per node (and the weights and coverage matrices, to explain the result)."""
+    space = TermSpace(nodes, scorer)
+    weights = space.weights(nodes)
+    covered = reach(weights, space)
+    pairs = candidate_pairs(nodes, blocking, block_limit)
+    edges: dict[tuple[int, int], float] = {}
+    if pairs:
+        i = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
+        j = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
+        similarity = name_similarities(weights, covered, i, j)
+        keep = similarity >= floor
+        edges = dict(zip(zip(i[keep].tolist(), j[keep].tolist(), strict=True), similarity[keep].tolist(), strict=True))
+    labels = average_linkage(len(nodes), [float(n.apps) for n in nodes], edges, cut)
+    return labels, weights, covered

@@ -1,0 +1,104 @@
+"""The real-node image: the Debian 12 node image plus the pinned Kubernetes node runtime.
+
+``pdn.nodes.image`` builds the Debian rootfs (debootstrap, cached by recipe); this module layers
+on it, with ``podman build`` and no network, what makes the container a Kubernetes node: containerd
+and its runc shim, the CNI plugins, kubelet and kubeadm from the toolchain, their systemd units and
+configuration (``files/``), and ``pdn-node-init``, which shields the host's kernel settings before
+systemd starts. The tag is a digest of the base tag, the staged files and the Containerfile, so a
+rebuilt binary or an edited unit gives a new image and an unchanged recipe is reused at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from pdn.console import console
+from pdn.nodes.image import ensure_image
+from pdn.nodes.podman import podman
+from pdn.paths import cache_dir
+from pdn.toolchain import resolve
+
+FILES = Path(__file__).with_name("files")
+CONTAINERFILE = Path(__file__).with_name("images") / "node" / "Containerfile"
+IMAGE_REPO = "localhost/pdn-debian12-k8s-node"
+
+#: tool -> where it goes in the node.
+BINARIES = {
+    "kubelet": "usr/local/bin/kubelet",
+    "kubeadm": "usr/local/bin/kubeadm",
+    "containerd": "usr/local/bin/containerd",
+    "containerd-shim-runc-v2": "usr/local/bin/containerd-shim-runc-v2",
+    "ctr": "usr/local/bin/ctr",
+    "bridge": "opt/cni/bin/bridge",
+    "host-local": "opt/cni/bin/host-local",
+    "loopback": "opt/cni/bin/loopback",
+}
+#: file under files/ -> where it goes in the node, and its mode.
+CONFIG_FILES = {
+    "pdn-node-init": ("usr/local/sbin/pdn-node-init", 0o755),
+    "pdn-import-images": ("usr/local/sbin/pdn-import-images", 0o755),
+    "containerd-config.toml": ("etc/containerd/config.toml", 0o600),
+    "certs.d/_default/hosts.toml": ("etc/containerd/certs.d/_default/hosts.toml", 0o644),
+    "containerd.service": ("etc/systemd/system/containerd.service", 0o644),
+    "kubelet.service": ("etc/systemd/system/kubelet.service", 0o644),
+    "pdn-images.service": ("etc/systemd/system/pdn-images.service", 0o644),
+    "pdn-node-network": ("usr/local/sbin/pdn-node-network", 0o755),
+    "pdn-node-network.service": ("etc/systemd/system/pdn-node-network.service", 0o644),
+    "10-kuberouter.conflist": ("etc/cni/net.d/10-kuberouter.conflist", 0o644),
+}
+ENABLED_UNITS = ("containerd.service", "pdn-images.service", "pdn-node-network.service", "kubelet.service")
+
+
+def _stage(rootfs: Path) -> None:
+    for tool, target in BINARIES.items():
+        path = rootfs / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(resolve(tool), path)
+        path.chmod(0o755)
+    for source, (target, mode) in CONFIG_FILES.items():
+        path = rootfs / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(FILES / source, path)
+        path.chmod(mode)
+    wants = rootfs / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    for unit in ENABLED_UNITS:
+        (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
+
+
+def _digest(base: str, context: Path) -> str:
+    digest = hashlib.sha256(base.encode())
+    digest.update(CONTAINERFILE.read_bytes())
+    for path in sorted(context.rglob("*")):
+        digest.update(str(path.relative_to(context)).encode())
+        if path.is_symlink():
+            digest.update(str(path.readlink()).encode())
+        elif path.is_file():
+            digest.update(oct(path.stat().st_mode & 0o777).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def ensure_kube_image() -> str:
+    """The podman tag of the real-node image, building it (and the Debian base) when needed."""
+    base = ensure_image()
+    with tempfile.TemporaryDirectory(prefix="pdn-k8s-node-", dir=cache_dir()) as tmp:
+        context = Path(tmp)
+        _stage(context / "rootfs")
+        tag = f"{IMAGE_REPO}:{_digest(base, context)}"
+        if podman(["image", "exists", tag], check=False).returncode == 0:
+            return tag
+        with console.status(f"building the real-node image {tag}"):
+            podman(
+                ["build", "--runtime", "runc", "--pull=never", "--network", "none", "-q",
+                 "--build-arg", f"BASE={base}", "-f", str(CONTAINERFILE), "-t", tag, str(context)],
+                timeout=900,
+            )  # fmt: skip
+    stale = podman(["images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPO], check=False).stdout.split()
+    for old in stale:
+        if old != tag:
+            podman(["rmi", old], check=False)
+    return tag

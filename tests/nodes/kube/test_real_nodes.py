@@ -1,0 +1,262 @@
+"""Real nodes: kubeadm-joined Debian node containers run real pods on a lab site.
+
+Every claim is checked with running pods and real connections: a restricted Deployment spread over
+both nodes, a Service and DNS across nodes, a node restart, the host's kernel untouched, and a
+``pdn lab down`` that leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kube_realsite import RealSite, host_kernel_settings, stable
+
+WORKLOAD = "localhost/pdn/workload:busybox"
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def container(name: str, script: str, port: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": name,
+        "image": WORKLOAD,
+        "imagePullPolicy": "Never",
+        "command": ["/bin/busybox", "sh", "-c", script],
+        "securityContext": RESTRICTED,
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "volumeMounts": [{"name": "www", "mountPath": "/www"}],
+    }
+    if port:
+        spec["ports"] = [{"containerPort": port}]
+        spec["readinessProbe"] = {"httpGet": {"path": "/", "port": port}, "periodSeconds": 2}
+    return spec
+
+
+SERVE = "/bin/busybox hostname > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"
+SLEEP = "exec /bin/busybox sleep 3600"
+
+
+def namespace(name: str) -> dict[str, Any]:
+    enforce = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": enforce}}
+
+
+def deployment(ns: str, name: str, replicas: int, script: str, port: int | None, spread: bool) -> dict[str, Any]:
+    labels = {"app": name}
+    pod: dict[str, Any] = {
+        "containers": [container(name, script, port)],
+        "volumes": [{"name": "www", "emptyDir": {}}],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+    }
+    if spread:
+        pod["topologySpreadConstraints"] = [
+            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": labels}}
+        ]  # fmt: skip
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": pod}},
+    }  # fmt: skip
+
+
+def service(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"selector": {"app": name}, "ports": [{"port": 8080, "targetPort": 8080}]},
+    }
+
+
+def apply(site: RealSite, *objects: dict[str, Any]) -> None:
+    document = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+    done = subprocess.run(
+        [*_kubectl_base(site), "apply", "--server-side", "-f", "-"],
+        input=document,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _kubectl_base(site: RealSite) -> list[str]:
+    from pdn.toolchain import resolve
+
+    return [str(resolve("kubectl")), "--kubeconfig", str(site.kubeconfig)]
+
+
+def wait_rollout(site: RealSite, ns: str, name: str, timeout: int = 180) -> None:
+    done = site.kubectl("rollout", "status", f"deployment/{name}", "-n", ns, f"--timeout={timeout}s", check=False,
+                        timeout=timeout + 30)  # fmt: skip
+    if done.returncode != 0:
+        pods = site.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
+        events = site.kubectl("get", "events", "-n", ns, check=False).stdout[-2000:]
+        raise AssertionError(f"{ns}/{name} did not roll out: {done.stderr}\n{pods}\n{events}")
+
+
+def pods(site: RealSite, ns: str, app: str) -> list[dict[str, Any]]:
+    listing = site.kubectl("get", "pods", "-n", ns, "-l", f"app={app}", "-o", "json").stdout
+    return list(json.loads(listing)["items"])
+
+
+def fetch(site: RealSite, ns: str, pod: str, url: str, timeout: int = 3) -> subprocess.CompletedProcess[str]:
+    return site.kubectl("exec", "-n", ns, pod, "--", "/bin/busybox", "wget", "-q", "-O", "-", "-T", str(timeout), url,
+                        check=False, timeout=60)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def web(real_site: RealSite) -> str:
+    """A restricted namespace with a two-replica web Deployment spread over both nodes, and a client."""
+    ns = f"web-{uuid.uuid4().hex[:6]}"
+    apply(real_site, namespace(ns))
+    apply(
+        real_site,
+        deployment(ns, "web", 2, SERVE, 8080, spread=True),
+        service(ns, "web"),
+        deployment(ns, "client", 1, SLEEP, None, spread=False),
+    )
+    wait_rollout(real_site, ns, "web")
+    wait_rollout(real_site, ns, "client")
+    return ns
+
+
+def test_nodes_are_real_and_labelled_from_the_site_model(real_site: RealSite) -> None:
+    from pdn.sites import load_sites
+
+    site = load_sites().site(real_site.site)
+    nodes = json.loads(real_site.kubectl("get", "nodes", "-l", "pdn.go.id/node-kind=real", "-o", "json").stdout)[
+        "items"
+    ]
+    assert sorted(node["metadata"]["name"] for node in nodes) == sorted(real_site.nodes)
+    zones = {domain.zone for domain in site.failure_domains}
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        info = node["status"]["nodeInfo"]
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True", node["status"]["conditions"]
+        assert info["kubeletVersion"] == site.kubernetes.version
+        assert info["containerRuntimeVersion"].startswith("containerd://")
+        assert labels["topology.kubernetes.io/region"] == site.id
+        assert labels["topology.kubernetes.io/zone"] in zones
+        assert labels["pdn.go.id/pool"] in {pool.name for pool in site.kubernetes.worker_pools}
+        assert "kwok.x-k8s.io/node" not in node["metadata"].get("annotations", {})
+
+
+def test_restricted_deployment_runs_on_both_nodes(real_site: RealSite, web: str) -> None:
+    running = pods(real_site, web, "web")
+    assert len(running) == 2
+    assert {pod["status"]["phase"] for pod in running} == {"Running"}
+    assert {pod["spec"]["nodeName"] for pod in running} == set(real_site.nodes)
+
+
+def test_service_and_dns_answer_from_both_nodes(real_site: RealSite, web: str) -> None:
+    client = pods(real_site, web, "client")[0]["metadata"]["name"]
+    backends = {pod["metadata"]["name"] for pod in pods(real_site, web, "web")}
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120
+    while seen != backends and time.monotonic() < deadline:
+        answer = fetch(real_site, web, client, f"http://web.{web}.svc.cluster.local:8080/")
+        if answer.returncode == 0:
+            seen.add(answer.stdout.strip())
+    assert seen == backends, f"answers came from {seen}, backends are {backends}"
+
+
+def test_node_restart_brings_pods_back(real_site: RealSite, web: str) -> None:
+    victim = pods(real_site, web, "web")[0]["spec"]["nodeName"]
+    subprocess.run(["podman", "restart", "--time", "10", victim], check=True, capture_output=True, timeout=180)
+    from pdn.lab.kube_addons import wait_nodes_ready
+    from pdn.sites import load_sites
+
+    wait_nodes_ready(load_sites().site(real_site.site), [victim], 240)
+    wait_rollout(real_site, web, "web", timeout=240)
+    running = pods(real_site, web, "web")
+    assert {pod["spec"]["nodeName"] for pod in running} == set(real_site.nodes)
+    assert all(c["ready"] for pod in running for c in pod["status"]["containerStatuses"])
+
+
+def test_hardening_keeps_the_nodes_ready_and_pods_running(real_site: RealSite, web: str) -> None:
+    """The playbooks run on joined nodes, so the kubelet and containerd tasks run for real."""
+    from pdn.harden.runner import run_playbook
+    from pdn.lab.nodes_bridge import inventory_path
+
+    hardened = run_playbook(inventory_path(), label="kube-nodes", quiet=True)
+    assert hardened.ok, f"hardening failed: {hardened.failures} (log {hardened.log})"
+    for name in real_site.nodes:
+        mode = subprocess.run(["podman", "exec", name, "stat", "-c", "%a", "/var/lib/kubelet/config.yaml"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        assert mode == "600"
+    from pdn.lab.kube_addons import wait_nodes_ready
+    from pdn.sites import load_sites
+
+    wait_nodes_ready(load_sites().site(real_site.site), real_site.nodes, 180)
+    wait_rollout(real_site, web, "web", timeout=180)
+    test_service_and_dns_answer_from_both_nodes(real_site, web)
+
+
+def test_kube_bench_node_checks_pass_or_are_waived(real_site: RealSite, web: str) -> None:
+    from pdn.harden import kubebench
+    from pdn.nodes import list_nodes
+
+    for node in list_nodes(real_site.site):
+        result = kubebench.run(node)
+        assert result.error is None, f"{node.name}: {result.error}"
+        assert len(result.states) >= 20, f"{node.name}: kube-bench judged only {len(result.states)} checks"
+        unwaived = {check: result.texts[check] for check in result.unwaived}
+        assert not unwaived, f"{node.name}: not passed and not waived: {unwaived}"
+
+
+def test_host_kernel_settings_unchanged(real_site: RealSite, web: str) -> None:
+    before, after = stable(real_site.host_before), stable(host_kernel_settings())
+    changed = {key: (before[key], after.get(key)) for key in before if before[key] != after.get(key)}
+    assert not changed, f"the nodes changed host-global kernel settings: {changed}"
+    # What the kubelet's protectKernelDefaults check wants differs from this host's values, so the
+    # nodes did see other values than the host has: proof that the shield, not luck, kept them apart.
+    node = real_site.nodes[0]
+    inside = subprocess.run(["podman", "exec", node, "cat", "/proc/sys/kernel/panic"], capture_output=True, text=True,
+                            check=True).stdout.strip()  # fmt: skip
+    assert inside == "10"
+    write = subprocess.run(["podman", "exec", node, "sh", "-c", "echo 0 > /proc/sys/kernel/sysrq"], capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    assert write.returncode != 0, "a node could write a host-global kernel setting"
+    # and what acts on the host as a whole is out of every node process's reach (chrony, modprobe…)
+    bounding = subprocess.run(["podman", "exec", node, "grep", "CapBnd", "/proc/1/status"], capture_output=True,
+                              text=True, check=True).stdout.split()[1]  # fmt: skip
+    for bit in (16, 17, 25, 30, 34, 35):  # sys_module, sys_rawio, sys_time, audit_control, syslog, wake_alarm
+        assert not int(bounding, 16) >> bit & 1, f"capability bit {bit} is still in the bounding set"
+
+
+def test_lab_down_leaves_nothing(real_site: RealSite) -> None:
+    from pdn.lab import runtime, sitenet
+    from pdn.lab.nodes_bridge import stop_node_containers
+    from pdn.nodes.runtime import containerd_volume
+
+    stop_node_containers(real_site.site)
+    runtime.down([real_site.site], purge=True)
+    containers = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                                check=True).stdout.split()  # fmt: skip
+    assert not set(real_site.nodes) & set(containers)
+    volumes = subprocess.run(["podman", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
+                             check=True).stdout.split()  # fmt: skip
+    assert not {containerd_volume(name) for name in real_site.nodes} & set(volumes)
+    assert subprocess.run(["podman", "network", "exists", sitenet.network_name(real_site.site)], check=False).returncode
+    mounts = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+    assert not any(name in mounts for name in real_site.nodes)
+    from pdn.lab.processes import running_pid
+
+    assert running_pid(sitenet.bridge_spec(real_site.site)) is None, "the API server bridge still runs"

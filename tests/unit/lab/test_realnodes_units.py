@@ -1,0 +1,225 @@
+"""Real lab nodes without containers: the kubeadm documents, names, networks and add-ons as data."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pdn.errors import InputError
+from pdn.harden import kubebench
+from pdn.lab import kube_addons, layout, realnodes, sitenet
+from pdn.lab.fake_nodes import FAKE_TAINT, site_nodes
+from pdn.nodes.runtime import Node
+from pdn.sites import load_sites
+from pdn.toolchain.lock import load_lock
+
+MODEL = load_sites()
+SITE = MODEL.site("cikarang")
+
+
+def documents_by_kind() -> dict[str, dict[str, object]]:
+    return {str(doc["kind"]): doc for doc in realnodes.kubeadm_configuration(SITE)}
+
+
+def test_kubeadm_documents_follow_the_site_model() -> None:
+    docs = documents_by_kind()
+    cluster = docs["ClusterConfiguration"]
+    assert cluster["kubernetesVersion"] == SITE.kubernetes.version
+    assert cluster["networking"] == {
+        "podSubnet": SITE.kubernetes.pod_cidr,
+        "serviceSubnet": SITE.kubernetes.service_cidr,
+        "dnsDomain": "cluster.local",
+    }
+    host, port = str(cluster["controlPlaneEndpoint"]).split(":")
+    assert host == sitenet.gateway(SITE.id) and ipaddress.ip_address(host) in sitenet.subnet(SITE.id)
+    assert int(port) == layout.port(SITE.id, "kube-apiserver")
+    proxy = docs["KubeProxyConfiguration"]
+    # legacy iptables cannot run here, and nf_conntrack_max is host-global
+    assert proxy["mode"] == "nftables" and proxy["conntrack"] == {"maxPerCore": 0, "min": 0}
+    kubelet = docs["KubeletConfiguration"]
+    assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["failSwapOn"] is False
+    assert kubelet["clusterDNS"] == [str(ipaddress.ip_network(SITE.kubernetes.service_cidr)[10])]
+
+
+def test_new_nodes_start_with_the_settings_hardening_enforces() -> None:
+    kubelet = documents_by_kind()["KubeletConfiguration"]
+    for key, value in realnodes.hardened_kubelet_settings().items():
+        assert kubelet[key] == value, key
+    assert kubelet["readOnlyPort"] == 0 and kubelet["authentication"]["anonymous"]["enabled"] is False
+    assert kubelet["protectKernelDefaults"] is True
+
+
+def node(index: int, role: str = "worker") -> Node:
+    domain = SITE.failure_domains[(index - 1) % len(SITE.failure_domains)]
+    return Node(f"pdn-cikarang-node-{index}", SITE.id, index, role, domain.id, domain.zone, 22100 + index,
+                address=sitenet.node_address(SITE.id, index))  # fmt: skip
+
+
+@pytest.fixture
+def site_pki(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A lab state folder holding the site's PKI, as ``pdn lab up`` makes it."""
+    from pdn.lab.pki import ensure_pki
+
+    monkeypatch.setenv("PDN_LAB_DIR", str(tmp_path))
+    ensure_pki(layout.pki_dir(SITE.id), SITE.id, SITE.kubernetes.service_cidr, (sitenet.gateway(SITE.id),))
+    return layout.pki_dir(SITE.id)
+
+
+def test_join_configuration_pins_the_ca_and_labels_the_node(site_pki: Path) -> None:
+    joined = realnodes.join_configuration(SITE, node(1), "abcdef.0123456789abcdef")
+    discovery = joined["discovery"]["bootstrapToken"]
+    assert discovery["apiServerEndpoint"] == realnodes.endpoint(SITE)
+    assert discovery["caCertHashes"] == [realnodes.ca_cert_hash(SITE)]
+    registration = joined["nodeRegistration"]
+    extra = {item["name"]: item["value"] for item in registration["kubeletExtraArgs"]}
+    assert extra["node-ip"] == sitenet.node_address(SITE.id, 1)
+    labels = dict(pair.split("=", 1) for pair in extra["node-labels"].split(","))
+    assert labels["topology.kubernetes.io/region"] == SITE.id
+    assert labels["topology.kubernetes.io/zone"] == SITE.failure_domains[0].zone
+    assert labels["pdn.go.id/node-kind"] == "real"
+    # NodeRestriction refuses kubelets that set node-role or other kubernetes.io labels themselves
+    assert not [key for key in labels if key.startswith("node-role.") or key.startswith("kubernetes.io/")]
+
+
+def test_ca_cert_hash_is_the_sha256_of_the_public_key(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pdn.lab.pki import ensure_pki
+
+    monkeypatch.setenv("PDN_LAB_DIR", str(tmp_path))
+    from pdn.lab import layout
+
+    ensure_pki(layout.pki_dir(SITE.id), SITE.id, SITE.kubernetes.service_cidr, (sitenet.gateway(SITE.id),))
+    import hashlib
+
+    ca = x509.load_pem_x509_certificate((layout.pki_dir(SITE.id) / "ca.crt").read_bytes())
+    spki = ca.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert realnodes.ca_cert_hash(SITE) == "sha256:" + hashlib.sha256(spki).hexdigest()
+    served = x509.load_pem_x509_certificate((layout.pki_dir(SITE.id) / "apiserver.crt").read_bytes())
+    names = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address(sitenet.gateway(SITE.id)) in names.get_values_for_type(x509.IPAddress)
+
+
+def test_site_networks_never_overlap_between_sites_or_labs(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, str] = {}
+    for base in ("27100", "25100", "28100"):
+        monkeypatch.setenv("PDN_LAB_PORT_BASE", base)
+        for site in MODEL.sites:
+            net = sitenet.subnet(site.id)
+            assert net.subnet_of(sitenet.SUPERNET)
+            assert str(net) not in seen, f"{base}/{site.id} shares {net} with {seen.get(str(net))}"
+            seen[str(net)] = f"{base}/{site.id}"
+            assert sitenet.node_address(site.id, 1) != sitenet.gateway(site.id)
+    for other in (MODEL.site("cikarang").kubernetes.pod_cidr, MODEL.site("cikarang").kubernetes.service_cidr):
+        assert not any(ipaddress.ip_network(net).overlaps(ipaddress.ip_network(other)) for net in seen)
+
+
+def test_kube_router_runs_on_real_nodes_only_and_enforces_policy() -> None:
+    objects = kube_addons.kube_router_objects(SITE, "docker.io/cloudnativelabs/kube-router:v2.10.0")
+    daemonset = next(obj for obj in objects if obj["kind"] == "DaemonSet")
+    pod = daemonset["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pdn.go.id/node-kind": "real"}
+    args = pod["containers"][0]["args"]
+    assert "--run-firewall=true" in args and "--run-service-proxy=false" in args
+    assert pod["containers"][0]["imagePullPolicy"] == "Never"
+    env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
+    assert env["KUBERNETES_SERVICE_HOST"] == sitenet.gateway(SITE.id)
+    # the upstream role grants read access plus leases; nothing writes pods, secrets or RBAC
+    role = next(obj for obj in objects if obj["kind"] == "ClusterRole")
+    writes = {verb for rule in role["rules"] for verb in rule["verbs"]} - {"get", "list", "watch"}
+    assert writes <= {"create", "update"}
+    assert not any("secrets" in rule["resources"] for rule in role["rules"])
+
+
+def test_coredns_never_forwards_outside_the_lab() -> None:
+    assert "forward" not in kube_addons.COREFILE and "kubernetes cluster.local" in kube_addons.COREFILE
+
+
+def test_kwok_nodes_are_tainted_so_real_work_never_lands_there() -> None:
+    for fake in site_nodes(SITE):
+        assert FAKE_TAINT in fake["spec"]["taints"]
+
+
+def csr(names: list[str], ips: list[str]) -> dict[str, object]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:node:x")]))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = request.public_bytes(serialization.Encoding.PEM)
+    return {"spec": {"request": base64.b64encode(pem).decode()}}
+
+
+def test_serving_certificate_requests_are_read_for_their_names() -> None:
+    asked = kube_addons._names(csr(["pdn-cikarang-node-1"], ["10.250.75.11"]))
+    assert asked == {"pdn-cikarang-node-1", "10.250.75.11"}
+    assert kube_addons._names(csr(["evil.example"], [])) == {"evil.example"}
+
+
+KUBE_BENCH_JSON = {
+    "Controls": [
+        {
+            "id": "4",
+            "tests": [
+                {
+                    "section": "4.1",
+                    "results": [
+                        {"test_number": "4.1.1", "test_desc": "service file", "status": "PASS"},
+                        {"test_number": "4.1.2", "test_desc": "service owner", "status": "FAIL"},
+                        {"test_number": "4.2.8", "test_desc": "event QPS", "status": "WARN"},
+                        {"test_number": "4.3.1", "test_desc": "proxy metrics", "status": "INFO"},
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+
+def test_kube_bench_result_needs_every_failure_waived() -> None:
+    result = kubebench.parse(json.dumps(KUBE_BENCH_JSON), {"4.1.2": "owned by root in the image"})
+    assert result.passed == ["4.1.1"]
+    assert result.not_passed == ["4.1.2", "4.2.8"]
+    assert result.unwaived == ["4.2.8"] and not result.ok
+    everything = kubebench.parse(json.dumps(KUBE_BENCH_JSON), {"4.1.2": "a", "4.2.8": "b"})
+    assert everything.ok and everything.summary() == "1 passed, 2 waived, 0 not passed"
+    assert kubebench.parse("not json", {}).error
+    assert kubebench.parse(json.dumps({"Controls": []}), {}).ok is False
+
+
+def test_kube_bench_waivers_need_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "waivers.yml"
+    path.write_text("waivers:\n  4.2.8: ''\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"4\.2\.8"):
+        kubebench.load_waivers(path)
+    assert isinstance(kubebench.load_waivers(), dict)
+
+
+def test_node_units_share_the_control_plane_release() -> None:
+    lock = load_lock()
+    assert lock.units["kubernetes-node"].version == lock.units["kubernetes"].version
+    assert {site.kubernetes.version for site in MODEL.sites} == {lock.units["kubernetes-node"].version}
+    for unit in ("kubernetes-node", "containerd", "cni-plugins", "coredns", "kube-router", "kube-bench"):
+        assert lock.units[unit].static, f"{unit} goes into a node or a FROM-scratch image: build it static"
+
+
+def test_fields_added_later_do_not_change_older_recipes() -> None:
+    unit = load_lock().units["etcd"]
+    digest = hashlib.sha256(unit.model_dump_json(exclude={"tags", "static", "data_dirs"}).encode())
+    for name in ("go.mod", "go.sum"):
+        digest.update((unit.module_dir / name).read_bytes())
+    assert unit.recipe() == digest.hexdigest()[:16]
+    static = unit.model_copy(update={"static": True})
+    assert static.recipe() != unit.recipe()

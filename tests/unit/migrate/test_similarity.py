@@ -1,0 +1,119 @@
+"""The similarity path of dedup: morphology, translations, rare-word weights, blocking, linkage, evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pdn.migrate import dedup, similar
+from pdn.migrate.glossary import load_glossary
+from pdn.migrate.lexicon import load_lexicon
+
+
+@pytest.fixture
+def app(make_app: Any) -> Any:
+    return make_app
+
+
+def background(app: Any) -> list[Any]:
+    """An inventory around the apps under test: inverse document frequency needs one (a word in
+    every name weighs nothing), and action words are used with more than one object."""
+    filler = [app(f"B{i}", name) for i, name in enumerate(["SIMPEG", "e-Kinerja", "SIPKD", "LPSE", "e-Lapor"] * 6)]
+    objects = ("Kambing", "Perahu", "Tenda")
+    actions = ("Pencacahan", "Pemilihan", "Peminjaman", "Pemeriksaan")
+    filler += [app(f"C{i}", f"{a} {t}") for i, (a, t) in enumerate((a, t) for a in actions for t in objects)]
+    return filler
+
+
+def assign(app: Any, *apps: Any) -> list[Any]:
+    return dedup.assign([*apps, *background(app)], load_glossary())[: len(apps)]
+
+
+def keys(app: Any, *apps: Any) -> list[str]:
+    return [a.key for a in assign(app, *apps)]
+
+
+def test_lexicon_roots_and_translations() -> None:
+    lexicon = load_lexicon()
+    assert lexicon.root("pendaftaran") == ("daftar", "id")
+    assert lexicon.root("mencatat") == ("catat", "id")
+    assert lexicon.root("pemetaan")[0] == "peta"  # the nasal read as a lost p, as the dictionary knows "peta"
+    assert lexicon.root("registrations") == ("registration", "en")
+    assert "w:kendara" in lexicon.features("vehicle") or "w:vehicle" in lexicon.features("kendaraan")
+    assert lexicon.features("census") & lexicon.features("sensus")
+
+
+def test_one_long_tail_function_in_two_languages_affixes_and_word_order(app: Any) -> None:
+    found = keys(
+        app,
+        app("1", "Peminjaman Kendaraan", "Pemerintah Kabupaten Garut"),
+        app("2", "Sistem Informasi Pinjam Kendaraan", "Pemerintah Kota Depok"),
+        app("3", "Kendaraan - Peminjaman", "Pemerintah Kabupaten Sleman"),
+        app("4", "Vehicle Loan", "Pemerintah Kota Medan", description="Aplikasi untuk peminjaman kendaraan"),
+        app("5", "e-Meminjam Kendaraan", "Pemerintah Kabupaten Sigi"),
+        app("6", "Peminjamann Kendaraan", "Pemerintah Kota Palu"),  # typo
+        app("7", "Peminjaman Kendaraan Dinas", "Pemerintah Kota Bogor"),
+    )
+    assert len(set(found)) == 1, found
+
+
+def test_same_object_different_action_and_shared_generic_word_stay_apart(app: Any) -> None:
+    found = keys(
+        app,
+        app("1", "Peminjaman Kendaraan"),
+        app("2", "Pinjam Kendaraan"),
+        app("3", "Pemeriksaan Kendaraan"),
+        app("4", "Periksa Kendaraan"),
+        app("5", "Pencacahan Desa"),
+        app("6", "Cacah Desa"),
+        app("7", "Pemilihan Desa"),
+        app("8", "Pilih Desa"),
+        app("9", "Sistem Informasi Desa"),
+        app("10", "Aplikasi Profil Desa"),
+    )
+    assert found[0] == found[1] and found[2] == found[3] and found[4] == found[5] and found[6] == found[7]
+    assert found[8] == found[9] == "fn-village"
+    assert len({found[0], found[2], found[4], found[6], found[8]}) == 5, found
+
+
+def test_glossary_does_not_repair_real_words_into_its_own(app: Any) -> None:
+    # "pantai" (beach) is one edit from the glossary's "pantau" (monitor)
+    assigned = assign(app, app("1", "Sewa Pantai"), app("2", "Penyewaan Pantai"), app("3", "SIPANTAU Banjir"))
+    assert assigned[0].key == assigned[1].key != assigned[2].key
+    assert "monitor" not in assigned[0].evidence
+
+
+def test_evidence_says_what_joined_each_app(app: Any) -> None:
+    assigned = assign(
+        app,
+        app("1", "Peminjaman Kendaraan"),
+        app("2", "Pinjam Kendaraan"),
+        app("3", "Vehicle Loan", description="Aplikasi untuk peminjaman kendaraan"),
+    )
+    assert {a.method for a in assigned} == {"similarity"}
+    assert len({a.key for a in assigned}) == 1
+    joined = next(a for a in assigned if a.app_id == "3")
+    assert "like" in joined.evidence and "kendara" in joined.evidence
+
+
+def test_inventory_typo_repair_and_learned_links() -> None:
+    assert dedup.repair_typos(__import__("collections").Counter({"ternak": 7, "ternka": 1, "telur": 1})) == {
+        "ternka": "ternak"
+    }
+    pairs = [(["w:canteen", "w:storage"], ["w:simpan", "w:kantin"])] * 2
+    links = similar.learn_links(pairs, lambda t: frozenset({"w:kantin"}) if t == "w:canteen" else frozenset())
+    assert ("w:simpan", "w:storage") in links and ("w:canteen", "w:kantin") not in links
+
+
+def test_average_linkage_splits_a_chain() -> None:
+    # a~b and b~c are close, a and c are not: single linkage would chain them, average linkage does not
+    edges = {(0, 1): 0.9, (1, 2): 0.9, (2, 3): 0.95}
+    labels = similar.average_linkage(4, [1.0, 1.0, 1.0, 1.0], edges, cut=0.6)
+    assert labels[2] == labels[3] and labels[0] == labels[1] and labels[0] != labels[2]
+
+
+def test_blocking_ignores_generic_words() -> None:
+    nodes = [similar.Node((f"w:x{i}", "w:desa"), (5.0, 0.5), 1) for i in range(6)]
+    pairs = similar.candidate_pairs(nodes, lambda t: frozenset({t}), block_limit=3)
+    assert pairs == []  # "desa" is in 6 names > 3: never a block
