@@ -41,7 +41,7 @@ from pdn.nodes.image import ensure_image
 from pdn.nodes.kubenode import ensure_kube_image
 from pdn.nodes.podimages import ensure_pod_images, images_dir
 from pdn.nodes.podman import podman
-from pdn.nodes.runtime import KubeRun, Node, list_nodes, start_nodes
+from pdn.nodes.runtime import KubeRun, Node, list_nodes, start_nodes, wait_for_ssh
 from pdn.paths import repo_root
 from pdn.sites import Site
 from pdn.toolchain import resolve
@@ -325,6 +325,12 @@ def start_site_nodes(site: Site, count: int, report: Report) -> list[JoinedNode]
     addresses = {index: sitenet.node_address(site.id, index) for index in range(1, count + 1)}
     nodes = start_nodes(site.id, count, kube=KubeRun(network, addresses, images_dir()), image=image)
     report(site.id, f"{len(nodes)} real node container(s) running")
+    for node in nodes:
+        bridge = sitenet.ssh_bridge_spec(site.id, node.name, node.port, node.address)
+        if running_pid(bridge) is None:
+            start(bridge)
+    for node in nodes:
+        wait_for_ssh(node)
     ensure_bridge(site)
     pending = [node for node in nodes if not is_joined(node)]
     if pending:

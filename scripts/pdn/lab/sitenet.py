@@ -66,14 +66,27 @@ def remove_network(site_id: str) -> bool:
     return podman(["network", "rm", name], check=False).returncode == 0
 
 
-def bridge_spec(site_id: str) -> ProcessSpec:
-    """``socat`` forwarding the site network's gateway address to the loopback API server."""
+def _socat() -> str:
     socat = shutil.which("socat")
     if socat is None:
         raise ToolMissingError("socat is not installed", hint="apt-get install -y socat")
+    return socat
+
+
+def ssh_bridge_spec(site_id: str, node_name: str, port: int, address: str) -> ProcessSpec:
+    """``socat`` from 127.0.0.1:``port`` to a real node's SSH (podman publishes no port into an
+    internal network), so Ansible and operators reach every node on loopback as before."""
+    argv = [_socat(), f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,max-children=32", f"TCP:{address}:22"]
+    return ProcessSpec(
+        site_id, f"ssh-bridge-{node_name}", argv, [port], layout.run_dir(site_id), layout.log_dir(site_id)
+    )
+
+
+def bridge_spec(site_id: str) -> ProcessSpec:
+    """``socat`` forwarding the site network's gateway address to the loopback API server."""
     port = layout.port(site_id, "kube-apiserver")
     argv = [
-        socat,
+        _socat(),
         f"TCP-LISTEN:{port},bind={gateway(site_id)},reuseaddr,fork,max-children=256",
         f"TCP:127.0.0.1:{port}",
     ]

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pdn.migrate.families import FAMILIES, GENERIC_DESCRIPTIONS, ONE_OFF_THEMES, Family
+from pdn.migrate.longtail import typo
 from pdn.migrate.schema import APP_COLUMNS, DC_COLUMNS
 from pdn.migrate.workspace import atomic_write, write_csv
 
@@ -122,20 +123,6 @@ def _agencies(provinces: list[dict[str, Any]]) -> list[Agency]:
     return agencies
 
 
-def _typo(rng: random.Random, word: str) -> str:
-    if len(word) < 5:
-        return word
-    i = rng.randrange(1, len(word) - 1)
-    kind = rng.randrange(4)
-    if kind == 0:
-        return word[:i] + word[i + 1 :]  # deletion
-    if kind == 1:
-        return word[:i] + word[i] + word[i:]  # doubled letter
-    if kind == 2:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]  # transposition
-    return word[:i] + rng.choice("aeiounrst") + word[i + 1 :]  # substitution
-
-
 def _suffix(rng: random.Random, agency: Agency) -> str:
     place = agency.place
     if agency.type in ("ministry", "agency"):
@@ -173,7 +160,7 @@ def messy_name(rng: random.Random, family: Family, agency: Agency) -> str:
     if rng.random() < 0.12:
         words = name.split(" ")
         index = rng.randrange(len(words))
-        words[index] = _typo(rng, words[index])
+        words[index] = typo(rng, words[index])
         name = " ".join(words)
     if rng.random() < 0.15:
         name += rng.choice([" v2", " 2.0", " V3", f" {rng.randrange(2010, 2025)}", " versi 2", " (Baru)"])

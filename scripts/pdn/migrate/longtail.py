@@ -81,7 +81,8 @@ def functions(vocabulary: Vocabulary, rng: random.Random, wanted: int, per_objec
     return chosen
 
 
-def _typo(rng: random.Random, word: str) -> str:
+def typo(rng: random.Random, word: str) -> str:
+    """One deletion, doubling, swap or substitution inside ``word`` (words under five letters stay)."""
     if len(word) < 5:
         return word
     i = rng.randrange(1, len(word) - 1)
@@ -121,7 +122,7 @@ def name(rng: random.Random, function: Function) -> str:
     if rng.random() < 0.12:
         parts = text.split(" ")
         index = rng.randrange(len(parts))
-        parts[index] = _typo(rng, parts[index])
+        parts[index] = typo(rng, parts[index])
         text = " ".join(parts)
     return text
 

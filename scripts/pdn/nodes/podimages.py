@@ -36,6 +36,9 @@ RECIPES = Path(__file__).with_name("images")
 
 #: Commands copied with their shared libraries from the node image for images that exec them.
 NFT_TOOLS = ("/usr/sbin/nft", "/usr/sbin/xtables-nft-multi", "/usr/sbin/ipset")
+#: What those commands load or read at run time beyond their libraries: iptables' match and target
+#: extensions (dlopen'd, so ldd does not list them) and the routing table names kube-router edits.
+NFT_DATA = ("/usr/lib/x86_64-linux-gnu/xtables", "/etc/iproute2/rt_tables")
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,16 @@ def _version_of(name: str) -> str:
     return name.rsplit(":", 1)[1]
 
 
+#: The names iptables-nft answers to (Debian's alternatives, as links to the multi-call binary).
+XTABLES_NAMES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")
+
+
 def _stage_with_nft(tool: str, target: str) -> Callable[[Path, str], None]:
     def stage(context: Path, base: str) -> None:
         _copy_tool(tool, context / "rootfs" / target.lstrip("/"))
-        _copy_closure(base, NFT_TOOLS, context / "rootfs")
+        _copy_closure(base, NFT_TOOLS, context / "rootfs", NFT_DATA)
+        for name in XTABLES_NAMES:
+            (context / "rootfs" / "usr" / "sbin" / name).symlink_to("xtables-nft-multi")
 
     return stage
 
@@ -106,13 +115,15 @@ def _stage_busybox(context: Path, base: str) -> None:
     _copy_closure(base, ("/bin/busybox",), context / "rootfs")
 
 
-def _copy_closure(base_image: str, commands: tuple[str, ...], rootfs: Path) -> None:
-    """Copy ``commands`` and every shared library they load from the node image into ``rootfs``."""
+def _copy_closure(base_image: str, commands: tuple[str, ...], rootfs: Path, data: tuple[str, ...] = ()) -> None:
+    """Copy ``commands``, the files and folders of ``data``, and every shared library any of them
+    loads (the shared objects inside ``data`` too), from the node image into ``rootfs``."""
     rootfs.mkdir(parents=True, exist_ok=True)
     script = (
-        "set -eu; for c in " + " ".join(commands) + "; do "
+        "set -eu; for d in " + " ".join(data) + "; do cp -a --parents \"$d\" /out; done; "
+        "for c in " + " ".join(commands) + " $(cd /out && find . -name '*.so' | sed 's|^\\.||'); do "
         'cp -L --parents "$c" /out; '
-        'ldd "$c" 2>/dev/null | grep -o \'/[^ ]*\' | while read -r lib; do cp -L --parents "$lib" /out; done; '
+        "ldd \"$c\" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do cp -L --parents \"$lib\" /out; done; "
         "done"
     )
     podman(

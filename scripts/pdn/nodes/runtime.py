@@ -209,7 +209,9 @@ def _run_container(node: Node, image: str, kube: KubeRun | None = None) -> None:
         args += ["--cap-add", "NET_ADMIN", "-p", f"127.0.0.1:{node.port}:22"]
     else:
         args += [*KUBE_ULIMITS, "--privileged", "--cgroupns=private"]
-        args += ["--network", kube.network, "--ip", kube.addresses[node.index], "-p", f"127.0.0.1:{node.port}:22"]
+        # No -p: podman does not forward published ports into an internal network; the lab bridges
+        # 127.0.0.1:<port> to the node's SSH instead (pdn.lab.sitenet.ssh_bridge_spec).
+        args += ["--network", kube.network, "--ip", kube.addresses[node.index]]
         args += ["-v", f"{containerd_volume(node.name)}:/var/lib/containerd"]
         args += ["-v", f"{kube.images}:/opt/pdn/images:ro"]
     for key, value in labels.items():
@@ -317,8 +319,9 @@ def start_nodes(
             _install_key(node.name)
             progress.advance(task)
     _write_known_hosts(planned, keys)
-    for node in planned:
-        wait_for_ssh(node)
+    if kube is None:  # real nodes are reached through the lab's bridges, which start after this
+        for node in planned:
+            wait_for_ssh(node)
     return [Node(**{**node.__dict__, "state": "running"}) for node in planned]
 
 
