@@ -120,10 +120,10 @@ def _copy_closure(base_image: str, commands: tuple[str, ...], rootfs: Path, data
     loads (the shared objects inside ``data`` too), from the node image into ``rootfs``."""
     rootfs.mkdir(parents=True, exist_ok=True)
     script = (
-        "set -eu; for d in " + " ".join(data) + "; do cp -a --parents \"$d\" /out; done; "
+        "set -eu; for d in " + " ".join(data) + '; do cp -a --parents "$d" /out; done; '
         "for c in " + " ".join(commands) + " $(cd /out && find . -name '*.so' | sed 's|^\\.||'); do "
         'cp -L --parents "$c" /out; '
-        "ldd \"$c\" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do cp -L --parents \"$lib\" /out; done; "
+        'ldd "$c" 2>/dev/null | grep -o \'/[^ ]*\' | while read -r lib; do cp -L --parents "$lib" /out; done; '
         "done"
     )
     podman(
