@@ -196,17 +196,12 @@ def build_image(image: PodImage, base_image: str) -> Path:
 
 def ensure_pod_images(base_image: str, kubernetes_version: str) -> list[Path]:
     """Build (or reuse) every pod image; return the archives nodes import."""
+    images = pod_images(kubernetes_version)
     archives = []
     with console.status("pod images for the real nodes") as status:
-        for image in pod_images(kubernetes_version):
+        for image in images:
             status.update(f"pod image {image.name}")
             archives.append(build_image(image, base_image))
-    (images_dir() / "index.json").write_text(
-        json.dumps(
-            {image.name: path.name for image, path in zip(pod_images(kubernetes_version), archives, strict=True)},
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    index = {image.name: path.name for image, path in zip(images, archives, strict=True)}
+    (images_dir() / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return archives
