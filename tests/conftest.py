@@ -1,10 +1,10 @@
-"""Tiers by folder: a test under tests/<tier>/ gets the marker <tier> (unit, lab, nodes, vm)."""
+"""Tiers by folder: a test under tests/<tier>/ gets the marker <tier> (unit, lab, nodes, kube, vm)."""
 
 from __future__ import annotations
 
 import pytest
 
-TIERS = ("unit", "lab", "nodes", "vm")
+TIERS = ("unit", "lab", "nodes", "kube", "vm")
 
 
 def _below_tests(item: pytest.Item) -> tuple[str, ...]:

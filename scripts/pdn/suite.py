@@ -1,6 +1,6 @@
 """``pdn test``: prepare what the tiers need, then run pytest over them.
 
-Tiers are folders under ``tests/`` (unit, lab, nodes, vm). The README's test command is
+Tiers are folders under ``tests/`` (unit, lab, nodes, kube, vm). The README's test command is
 ``scripts/run test``, which lands here and runs all of them.
 """
 
@@ -18,7 +18,7 @@ from pdn import paths
 from pdn.console import console
 from pdn.errors import InputError, PdnError
 
-TIERS = ("unit", "lab", "nodes", "vm")
+TIERS = ("unit", "lab", "nodes", "kube", "vm")
 
 
 def _prepare(tiers: list[str]) -> None:
@@ -27,14 +27,22 @@ def _prepare(tiers: list[str]) -> None:
     Doing this up front (instead of inside fixtures) gives the long, cached steps their own
     progress output and a clear failure message.
     """
-    if "lab" in tiers:
+    if {"lab", "kube"} & set(tiers):
         from pdn.toolchain import build_all
 
         build_all()
-    if {"nodes", "lab"} & set(tiers):
+    if {"nodes", "lab", "kube"} & set(tiers):
         from pdn.nodes import ensure_image
 
         ensure_image()
+    if {"lab", "kube"} & set(tiers):  # real nodes: both tiers start some, maybe at the same time
+        from pdn.nodes.kubenode import ensure_kube_image
+        from pdn.nodes.podimages import ensure_pod_images
+        from pdn.sites import load_sites
+
+        ensure_kube_image()
+        for version in sorted({site.kubernetes.version for site in load_sites().sites}):
+            ensure_pod_images(ensure_image(), version)
     if "vm" in tiers:
         from pdn.vm.image import ensure_image as ensure_vm_image
 
@@ -42,29 +50,44 @@ def _prepare(tiers: list[str]) -> None:
 
 
 # The order one pytest run collects the tier folders in; runs split into steps keep it.
-RUN_ORDER = ("lab", "nodes", "unit", "vm")
+RUN_ORDER = ("lab", "kube", "nodes", "unit", "vm")
 NO_TESTS = 5  # pytest's exit code when a run selected nothing (e.g. -k matched only other tiers)
 
+#: Tiers that run beside another one, in a second pytest, and the tier each prefers as partner.
+#: The vm tier is one qemu VM under software emulation, mostly waiting on its emulated CPUs; the
+#: nodes tier is podman containers driven by Ansible: on two cores they overlap well (15 min side by
+#: side against about 21 min one after the other in a CI run, docs/benchmarks.md). The kube tier
+#: (real nodes, mostly waiting on kubelets and kubeadm) goes beside the lab tier, the longest one.
+BESIDE = {"vm": "nodes", "kube": "lab"}
 
-def plan_runs(tiers: list[str], vm_beside_nodes: bool) -> list[tuple[list[str], list[str]]]:
+
+def plan_runs(tiers: list[str], beside: bool) -> list[tuple[list[str], list[str]]]:
     """Steps of (tiers run in the foreground, tiers run beside them at the same time).
 
-    The vm tier is one qemu VM under software emulation, mostly waiting on its emulated CPUs; the
-    nodes tier is podman containers driven by Ansible. On two cores they overlap well (15 min
-    side by side against about 21 min one after the other in a CI run, docs/benchmarks.md), so
-    by default the vm tier runs beside the nodes tier (or beside the last other tier selected).
+    A tier of ``BESIDE`` runs beside its partner, or beside the last other tier selected when its
+    partner is not; alone (or with ``beside`` off) everything runs in one pytest.
     """
     ordered = [name for name in RUN_ORDER if name in tiers]
-    rest = [name for name in ordered if name != "vm"]
-    if not vm_beside_nodes or "vm" not in ordered or not rest:
+    rest = [name for name in ordered if name not in BESIDE]
+    sides = [name for name in ordered if name in BESIDE]
+    if not beside or not sides or not rest:
         return [(ordered, [])]
-    partner = rest.index("nodes") if "nodes" in rest else len(rest) - 1
+    partners: dict[str, list[str]] = {}
+    for side in sides:
+        partner = BESIDE[side] if BESIDE[side] in rest else rest[-1]
+        partners.setdefault(partner, []).append(side)
     steps: list[tuple[list[str], list[str]]] = []
-    if rest[:partner]:
-        steps.append((rest[:partner], []))
-    steps.append(([rest[partner]], ["vm"]))
-    if rest[partner + 1 :]:
-        steps.append((rest[partner + 1 :], []))
+    group: list[str] = []
+    for name in rest:
+        if name not in partners:
+            group.append(name)
+            continue
+        if group:
+            steps.append((group, []))
+            group = []
+        steps.append(([name], partners[name]))
+    if group:
+        steps.append((group, []))
     return steps
 
 
@@ -87,12 +110,14 @@ def combined_exit_code(codes: list[int]) -> int:
 
 def test_command(
     tier: list[str] = typer.Option(
-        list(TIERS), "--tier", "-t", help="Tier(s) to run: unit, lab, nodes, vm. Default: all."
+        list(TIERS), "--tier", "-t", help="Tier(s) to run: unit, lab, nodes, kube, vm. Default: all."
     ),
     keyword: str = typer.Option(None, "-k", help="Only tests matching this pytest -k expression."),
     prepare: bool = typer.Option(True, help="Build the toolchain, node image and VM image the tiers need first."),
-    vm_beside_nodes: bool = typer.Option(
-        True, help="Run the vm tier at the same time as the nodes tier (its output is shown when it ends)."
+    beside: bool = typer.Option(
+        True,
+        help="Run the vm tier at the same time as the nodes tier and the kube tier beside the lab tier "
+        "(their output is shown when they end).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -105,12 +130,12 @@ def test_command(
     started = time.monotonic()
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"}
     codes: list[int] = []
-    for foreground, beside in plan_runs(tier, vm_beside_nodes):
+    for foreground, side_tiers in plan_runs(tier, beside):
         background: tuple[subprocess.Popen[bytes], str, Path] | None = None
-        if beside:
-            beside_command = _pytest(beside, keyword, verbose)
+        if side_tiers:
+            beside_command = _pytest(side_tiers, keyword, verbose)
             shown = " ".join(beside_command[2:])
-            log = paths.out_dir() / f"test-{'-'.join(beside)}.log"
+            log = paths.out_dir() / f"test-{'-'.join(side_tiers)}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
             with log.open("w", encoding="utf-8") as sink:

@@ -163,7 +163,8 @@ def _site_args(sites: list[str]) -> list[str]:
 
 
 def _lab_up(plan: SitePlan, nodes: int) -> None:
-    _pdn("lab", "up", *_site_args(plan.chosen), "--nodes", str(nodes))
+    # The chosen sites' nodes are real Kubernetes nodes: the containers pdn harden hardens, joined with kubeadm.
+    _pdn("lab", "up", *_site_args(plan.chosen), *(["--real-nodes", str(nodes)] if nodes else []))
     extra = [site for site in plan.lab if site not in plan.chosen]
     if extra:  # partners: their clusters and object stores, no nodes
         _pdn("lab", "up", *_site_args(extra))
@@ -179,7 +180,11 @@ def up_command(
     sites: list[str] = typer.Option(
         None, "--site", "-s", help="Only these sites (default: all four); their backup partners' labs come up too."
     ),
-    nodes: int = typer.Option(2, "--nodes", min=0, help="Debian node containers per site to start and harden."),
+    # One per site by default: inotify instances are counted per user across the host and eight
+    # nodes beside four control planes exceed this machine's 128 (pdn.lab.hostlimits).
+    nodes: int = typer.Option(
+        1, "--nodes", min=0, help="Real Kubernetes nodes per site (Debian 12 node containers joined with kubeadm)."
+    ),
     apps: int = typer.Option(24400, "--apps", min=50, help="Size of the generated national inventory."),
     skip: list[str] = typer.Option(None, "--skip", help="Skip a step by name (repeatable)."),
 ) -> None:

@@ -41,6 +41,10 @@ class NodeScore(BaseModel):
     node: str
     role: str
     lynis_index: int | None
+    kube_bench: str | None = None  # "N passed, M waived, K not passed" on a real node, from the report
+    kube_bench_ok: bool | None = None
+    kubelet: str | None = None  # the kubelet version the API server reports (real nodes only)
+    ready: bool | None = None
 
 
 class SiteSummary(BaseModel):
@@ -67,11 +71,28 @@ def lynis_scores(report_index: Path) -> dict[str, NodeScore]:
     """Node name -> score, from the hardening report's ``index.json`` (missing file: no scores)."""
     if not report_index.is_file():
         return {}
+    from pdn.harden.report import kube_bench_line
+
     data = json.loads(report_index.read_text(encoding="utf-8"))
-    return {
-        node["node"]: NodeScore(node=node["node"], role=node["role"], lynis_index=node["lynis"]["hardening_index"])
-        for node in data.get("nodes", [])
-    }
+    scores = {}
+    for node in data.get("nodes", []):
+        bench = node.get("kube_bench")
+        scores[node["node"]] = NodeScore(
+            node=node["node"],
+            role=node["role"],
+            lynis_index=node["lynis"]["hardening_index"],
+            kube_bench=None if bench is None else kube_bench_line(bench),
+            kube_bench_ok=None if bench is None else bool(bench.get("ok")),
+        )
+    return scores
+
+
+def kubelet_states(site_id: str) -> dict[str, tuple[str, bool]]:
+    """Node name -> (kubelet version, Ready) of the site's real nodes, from its API server."""
+    from pdn.lab.kube_addons import node_states
+    from pdn.sites import load_sites
+
+    return {state.name: (state.kubelet, state.ready) for state in node_states(load_sites().site(site_id))}
 
 
 def wave_one_apps(plan_csv: Path, site: str) -> list[str]:
@@ -139,6 +160,11 @@ def site_summary(site_id: str, out: Path, scores: dict[str, NodeScore], now: dat
     nodes = _attempt(site, "nodes", lambda: [n for n in list_nodes(site_id) if n.state == "running"]) or []
     site.nodes_running = len(nodes)
     site.nodes = [scores.get(node.name, NodeScore(node=node.name, role=node.role, lynis_index=None)) for node in nodes]
+    if any(node.address for node in nodes):
+        kubelets = _attempt(site, "kubelets", lambda: kubelet_states(site_id)) or {}
+        for score in site.nodes:
+            if score.node in kubelets:
+                score.kubelet, score.ready = kubelets[score.node]
     site.tenants = _attempt(site, "tenants", lambda: count_tenants(site_id))
     apps = wave_one_apps(out / "migrate" / "plan.csv", site_id)
     site.apps_wave_one = len(apps)
@@ -215,6 +241,17 @@ def print_summary(summary: Summary) -> None:
             _age(site.last_backup_age_seconds),
         )
     console.print(sites)
+    real = [(site.site, node) for site in summary.sites for node in site.nodes if node.kubelet is not None]
+    if real:
+        nodes = Table("site", "node", "kubelet", "Ready", "Lynis", "kube-bench (CIS node checks)", title="real nodes")
+        for site_id, node in real:
+            lynis = "-" if node.lynis_index is None else str(node.lynis_index)
+            ready = "yes" if node.ready else "[red]no[/]"
+            bench = node.kube_bench or "-"
+            nodes.add_row(
+                site_id, node.node, node.kubelet, ready, lynis, bench if node.kube_bench_ok else f"[red]{bench}[/]"
+            )
+        console.print(nodes)
     for site in summary.sites:
         for problem in site.problems:
             console.print(f"[yellow]{site.site}: could not read {problem}[/]")

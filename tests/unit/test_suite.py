@@ -1,4 +1,4 @@
-"""`pdn test` splits the tiers into steps so the vm tier runs beside the nodes tier."""
+"""`pdn test` splits the tiers into steps: the vm tier runs beside the nodes tier, kube beside lab."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from pdn.suite import NO_TESTS, combined_exit_code, plan_runs
     [
         (["unit", "lab", "nodes", "vm"], True, [(["lab"], []), (["nodes"], ["vm"]), (["unit"], [])]),
         (["unit", "lab", "nodes", "vm"], False, [(["lab", "nodes", "unit", "vm"], [])]),
+        (
+            ["unit", "lab", "nodes", "kube", "vm"],
+            True,
+            [(["lab"], ["kube"]), (["nodes"], ["vm"]), (["unit"], [])],
+        ),
+        (["vm", "kube", "unit", "nodes", "lab"], False, [(["lab", "kube", "nodes", "unit", "vm"], [])]),
+        (["kube"], True, [(["kube"], [])]),
+        (["kube", "unit"], True, [(["unit"], ["kube"])]),
+        (["kube", "nodes", "vm"], True, [(["nodes"], ["kube", "vm"])]),
         (["vm", "unit"], True, [(["unit"], ["vm"])]),
         (["lab", "vm", "unit"], True, [(["lab"], []), (["unit"], ["vm"])]),
         (["vm"], True, [(["vm"], [])]),

@@ -11,9 +11,10 @@ from rich.table import Table
 
 from pdn.console import console
 from pdn.errors import InputError, PdnError
+from pdn.harden import kubebench
 from pdn.harden.engine import Engine, engine_env
 from pdn.harden.inventory import write_site_inventory
-from pdn.harden.report import NodeReport, judge, write_reports
+from pdn.harden.report import NodeReport, judge, kube_bench_cell, write_reports
 from pdn.harden.runner import PlaybookRun, run_playbook
 from pdn.nodes import list_nodes, write_inventory
 from pdn.nodes.inventory import site_group
@@ -91,24 +92,34 @@ def report_command(
     site: str | None = typer.Option(None, "--site", "-s", help="Only the nodes of this site."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the reports (default: out/harden/report)."),
 ) -> None:
-    """Run Lynis and ssh-audit against every lab node; write Markdown, HTML and JSON per node."""
+    """Run Lynis and ssh-audit against every lab node (kube-bench too on real Kubernetes nodes);
+    write Markdown, HTML and JSON per node. Fails when a kube-bench node check neither passes nor is
+    waived in playbooks/vars/kube-bench-waivers.yml."""
     _check_site(site)
     nodes = [node for node in list_nodes(site) if node.state == "running"]
     if not nodes:
         raise PdnError("no node container is running", hint="pdn lab up --nodes 4")
     folder = out or out_dir() / "harden" / "report"
     with (
-        console.status(f"Lynis and ssh-audit on {len(nodes)} node(s) (a minute or two each)"),
+        console.status(f"Lynis, ssh-audit and kube-bench on {len(nodes)} node(s) (a minute or two each)"),
         ThreadPoolExecutor(max_workers=4) as pool,
     ):
         reports: list[NodeReport] = list(pool.map(judge, nodes))
     written = write_reports(reports, folder)
-    table = Table("node", "role", "Lynis index", "ssh-audit fail", "ssh-audit warn", title="hardening report")
+    table = Table(
+        "node", "role", "Lynis index", "ssh-audit fail", "ssh-audit warn", "kube-bench", title="hardening report"
+    )
     for r in reports:
         index = "n/a" if r.lynis.hardening_index is None else str(r.lynis.hardening_index)
-        table.add_row(r.node, r.role, index, str(len(r.ssh_audit.failures)), str(len(r.ssh_audit.warnings)))
+        failures, warnings = str(len(r.ssh_audit.failures)), str(len(r.ssh_audit.warnings))
+        table.add_row(r.node, r.role, index, failures, warnings, kube_bench_cell(r))
     console.print(table)
     console.print(f"{len(written)} files in {folder}")
+    judged = [(r.node, r.kube_bench) for r in reports if r.kube_bench is not None and not r.kube_bench["ok"]]
+    if judged:
+        details = "; ".join(f"{node}: {', '.join(bench['not_passed']) or bench['error']}" for node, bench in judged)
+        waivers = kubebench.waivers_path()
+        raise PdnError(f"kube-bench: {details}", hint=f"fix the node, or waive the check with its reason in {waivers}")
 
 
 @app.command("inventory")

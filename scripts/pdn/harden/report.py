@@ -1,8 +1,11 @@
-"""``pdn harden report``: judge every node with Lynis and ssh-audit; write Markdown, HTML and JSON.
+"""``pdn harden report``: judge every node with Lynis and ssh-audit (and kube-bench on real
+Kubernetes nodes); write Markdown, HTML and JSON.
 
 Lynis runs on the node over SSH (``sudo lynis audit system``) and its machine-readable
 report gives the hardening index, warnings and suggestions. ssh-audit (PyPI) runs here,
-against the node's published SSH port. Nothing sensitive is written: only scores and test ids.
+against the node's published SSH port. On a node that runs a kubelet, kube-bench judges the CIS
+Kubernetes worker-node checks against their waiver file (:mod:`pdn.harden.kubebench`).
+Nothing sensitive is written: only scores and test ids.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class NodeReport:
     role: str
     lynis: LynisResult
     ssh_audit: SshAuditResult
+    kube_bench: dict[str, Any] | None = None  # KubeBenchResult.as_dict() on real nodes, else None
 
 
 def parse_lynis_report(text: str) -> LynisResult:
@@ -123,7 +127,23 @@ def run_ssh_audit(host: str, port: int) -> SshAuditResult:
 
 
 def judge(node: Node) -> NodeReport:
-    return NodeReport(node.name, node.role, run_lynis(node), run_ssh_audit(node.host, node.port))
+    """Every judge that applies to ``node``: kube-bench only where a kubelet runs (a real node)."""
+    from pdn.harden import kubebench
+
+    bench = kubebench.run(node).as_dict() if node.address else None
+    return NodeReport(node.name, node.role, run_lynis(node), run_ssh_audit(node.host, node.port), bench)
+
+
+def kube_bench_cell(report: NodeReport) -> str:
+    """``18 passed, 3 waived, 0 not passed`` (``n/a`` on a node without a kubelet)."""
+    return "n/a" if report.kube_bench is None else kube_bench_line(report.kube_bench)
+
+
+def kube_bench_line(bench: dict[str, Any]) -> str:
+    """One line from ``KubeBenchResult.as_dict()`` (as the report's JSON keeps it)."""
+    if bench.get("error"):
+        return f"error: {bench['error']}"
+    return f"{len(bench['passed'])} passed, {len(bench['waived'])} waived, {len(bench['not_passed'])} not passed"
 
 
 def to_markdown(report: NodeReport) -> str:
@@ -140,14 +160,18 @@ def to_markdown(report: NodeReport) -> str:
         f"| ssh-audit failures | {len(audit.failures)} |",
         f"| ssh-audit warnings | {len(audit.warnings)} |",
         f"| ssh-audit CVEs | {len(audit.cves)} |",
+        f"| kube-bench (CIS Kubernetes node checks) | {kube_bench_cell(report)} |",
         "",
     ]
+    bench = report.kube_bench or {}
     for title, items in (
         ("Lynis errors", [lynis.error] if lynis.error else []),
         ("ssh-audit errors", [audit.error] if audit.error else []),
         ("Lynis warnings", lynis.warnings),
         ("ssh-audit failures", audit.failures),
         ("ssh-audit warnings", audit.warnings),
+        ("kube-bench checks not passed and not waived", bench.get("not_passed", [])),
+        ("kube-bench waivers (check: reason)", [f"{check}: {why}" for check, why in bench.get("waived", {}).items()]),
         ("Lynis suggestions (test id|text|details)", lynis.suggestions),
     ):
         if items:
@@ -197,14 +221,14 @@ def summary_markdown(reports: Sequence[NodeReport]) -> str:
     lines = [
         "# Hardening report",
         "",
-        "| node | role | Lynis index | Lynis warnings | ssh-audit failures | ssh-audit warnings |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| node | role | Lynis index | Lynis warnings | ssh-audit failures | ssh-audit warnings | kube-bench |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in reports:
         index = r.lynis.hardening_index if r.lynis.hardening_index is not None else "n/a"
         lines.append(
             f"| [{r.node}]({r.node}.md) | {r.role} | {index} | {len(r.lynis.warnings)} | "
-            f"{len(r.ssh_audit.failures)} | {len(r.ssh_audit.warnings)} |"
+            f"{len(r.ssh_audit.failures)} | {len(r.ssh_audit.warnings)} | {kube_bench_cell(r)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,12 @@ from rich.table import Table
 from pdn.console import console
 from pdn.errors import InputError, PdnError
 from pdn.lab import endpoints, layout, runtime
-from pdn.lab.nodes_bridge import start_node_containers, stop_node_containers
+from pdn.lab.nodes_bridge import (
+    resume_node_containers,
+    start_node_containers,
+    start_real_nodes,
+    stop_node_containers,
+)
 
 app = typer.Typer(
     help="The local lab: one Kubernetes control plane, kwok nodes and MinIO per site.", no_args_is_help=True
@@ -50,6 +55,8 @@ def up_command(
         kind.up(site or ())
         return
     began = time.monotonic()
+    if real_nodes:  # nodes that `lab down` only stopped boot while the control planes start
+        resume_node_containers(site or layout.site_ids())
     with console.status("starting the lab…"):
         results = runtime.up(site or (), report=_say)
     started = sum(len(result.started) for result in results)
@@ -59,9 +66,10 @@ def up_command(
     )
     if nodes and real_nodes:
         raise InputError("--nodes and --real-nodes start the same node containers: give one of them")
-    if nodes or real_nodes:
-        for result in results:
-            start_node_containers(result.site, nodes or real_nodes, real=bool(real_nodes))
+    if real_nodes:
+        start_real_nodes([result.site for result in results], real_nodes)
+    for result in results if nodes else []:
+        start_node_containers(result.site, nodes)
 
 
 @app.command("down")
@@ -70,14 +78,17 @@ def down_command(
     purge: bool = typer.Option(False, "--purge", help="Also delete the sites' state (etcd, MinIO, certificates)."),
     runtime_name: str = typer.Option("process", "--runtime", help="process (default) or kind."),
 ) -> None:
-    """Stop the lab's processes (and node containers); ``--purge`` removes the state too."""
+    """Stop the lab's processes and node containers; ``--purge`` removes the state and the nodes too.
+
+    Without ``--purge`` real Kubernetes nodes are only stopped: the next ``pdn lab up`` restarts
+    them as members of the kept cluster, which is much faster than creating and joining new ones."""
     if _runtime_check(runtime_name) == "kind":
         from pdn.lab import kind
 
         kind.down(site or ())
         return
     for site_id in site or layout.site_ids():
-        stop_node_containers(site_id)
+        stop_node_containers(site_id, keep_real=not purge)
     stopped = runtime.down(site or (), purge=purge, report=_say)
     total = sum(len(names) for names in stopped.values())
     console.print(f"[green]lab down[/]: {total} process(es) stopped" + (", state purged" if purge else ""))

@@ -29,35 +29,82 @@ def start_node_containers(site_id: str, count: int, *, real: bool = False) -> No
     """Start ``count`` node containers for ``site_id`` and refresh the inventory.
 
     ``real``: the containers are real Kubernetes nodes of the site, joined with kubeadm
-    (:mod:`pdn.lab.realnodes`); otherwise they are Debian hosts for the hardening tests only.
+    (:func:`start_real_nodes`); otherwise they are Debian hosts for the hardening tests only.
     """
+    if real:
+        start_real_nodes([site_id], count)
+        return
     if not _available():
         raise ToolMissingError("--nodes needs pdn.nodes (Debian node containers), not in this checkout")
     from pdn import nodes
 
-    if real:
-        from pdn.lab.realnodes import start_site_nodes
-        from pdn.sites import load_sites
-
-        def say(site: str, message: str) -> None:
-            console.print(f"[cyan]{site:<12}[/] {message}")
-
-        joined = start_site_nodes(load_sites().site(site_id), count, say)
-        ready = sum(node.ready for node in joined)
-        summary = f"{ready}/{len(joined)} real node(s) Ready"
-    else:
-        summary = f"{len(nodes.start_nodes(site_id, count))} node container(s) up"
+    started = nodes.start_nodes(site_id, count)
     path = nodes.write_inventory(inventory_path())
-    console.print(f"[cyan]{site_id:<12}[/] {summary}; inventory {path}")
+    console.print(f"[cyan]{site_id:<12}[/] {len(started)} node container(s) up; inventory {path}")
 
 
-def stop_node_containers(site_id: str) -> None:
-    """Remove the node containers of ``site_id`` (nothing to do without podman or pdn.nodes)."""
+def start_real_nodes(site_ids: list[str], count: int) -> None:
+    """``count`` real Kubernetes nodes for each of ``site_ids``, sites side by side.
+
+    The containers start site by site (podman and the shared images first), then every site's
+    joins and Ready waits run at the same time: they mostly wait on kubelets, so four sites take
+    about as long as the slowest one, which is what makes a warm restart of the whole lab quick.
+    """
+    if not _available():
+        raise ToolMissingError("--real-nodes needs pdn.nodes (Debian node containers), not in this checkout")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pdn import nodes
+    from pdn.lab.realnodes import join_site_nodes, launch_site_nodes
+    from pdn.sites import load_sites
+
+    def say(site: str, message: str) -> None:
+        console.print(f"[cyan]{site:<12}[/] {message}")
+
+    from pdn.lab.hostlimits import check_room_for_nodes
+    from pdn.nodes.runtime import node_name
+
+    running = {node.name for node in nodes.list_nodes() if node.state == "running"}
+    wanted = {node_name(site_id, index) for site_id in site_ids for index in range(1, count + 1)}
+    check_room_for_nodes(len(wanted - running))
+    model = load_sites()
+    launched = [(model.site(site_id), launch_site_nodes(model.site(site_id), count, say)) for site_id in site_ids]
+    with ThreadPoolExecutor(max_workers=max(1, len(launched))) as pool:
+        joined = list(pool.map(lambda pair: join_site_nodes(pair[0], pair[1], say), launched))
+    path = nodes.write_inventory(inventory_path())
+    for (site, _), states in zip(launched, joined, strict=True):
+        ready = sum(state.ready for state in states)
+        console.print(f"[cyan]{site.id:<12}[/] {ready}/{len(states)} real node(s) Ready; inventory {path}")
+
+
+def resume_node_containers(site_ids: list[str]) -> None:
+    """Boot the real nodes ``lab down`` stopped (no waiting: :func:`start_real_nodes` waits)."""
+    if not _available() or shutil.which("podman") is None:
+        return
+    from pdn import nodes
+
+    resumed = nodes.resume_real_nodes(site_ids)
+    if resumed:
+        console.print(f"restarting {len(resumed)} real node(s) while the control planes start")
+
+
+def stop_node_containers(site_id: str, *, keep_real: bool = False) -> None:
+    """Remove the node containers of ``site_id`` (nothing to do without podman or pdn.nodes).
+
+    ``keep_real``: real Kubernetes nodes are only stopped, with their containerd volumes and the
+    site network kept, so that the next ``pdn lab up`` restarts them (they are still members of the
+    site's cluster, whose state ``lab down`` keeps) instead of creating and joining new ones.
+    """
     if not _available() or shutil.which("podman") is None:
         return
     from pdn import nodes
     from pdn.lab import sitenet
 
+    if keep_real and any(node.address for node in nodes.list_nodes(site_id)):
+        stopped = nodes.pause_nodes(site_id)
+        if stopped:
+            console.print(f"[cyan]{site_id:<12}[/] stopped {len(stopped)} real node(s); `lab up` restarts them")
+        return
     removed = nodes.stop_nodes(site_id)
     if removed:
         console.print(f"[cyan]{site_id:<12}[/] removed {len(removed)} node container(s)")

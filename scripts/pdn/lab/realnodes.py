@@ -317,14 +317,23 @@ def ensure_bridge(site: Site) -> None:
                retry_on=(OSError,), hint=f"see {spec.log_file}")  # fmt: skip
 
 
-def start_site_nodes(site: Site, count: int, report: Report) -> list[JoinedNode]:
-    """Start ``count`` real nodes for ``site``, join the new ones and wait until all are Ready."""
+def launch_site_nodes(site: Site, count: int, report: Report) -> list[Node]:
+    """Create or restart the ``count`` real node containers of ``site`` (nothing joined yet)."""
     network = sitenet.ensure_network(site.id)
     image = ensure_kube_image()
     ensure_pod_images(ensure_image(), site.kubernetes.version)
     addresses = {index: sitenet.node_address(site.id, index) for index in range(1, count + 1)}
     nodes = start_nodes(site.id, count, kube=KubeRun(network, addresses, images_dir()), image=image)
     report(site.id, f"{len(nodes)} real node container(s) running")
+    return nodes
+
+
+def join_site_nodes(site: Site, nodes: list[Node], report: Report) -> list[JoinedNode]:
+    """Bridge SSH and the API server to ``nodes``, join the new ones and wait until all are Ready.
+
+    A restarted node (``pdn lab down`` only stops real nodes) is a member already: it needs no
+    join, only its kubelet's way back to Ready. Safe to run for several sites at once.
+    """
     for node in nodes:
         bridge = sitenet.ssh_bridge_spec(site.id, node.name, node.port, node.address)
         if running_pid(bridge) is None:
@@ -351,4 +360,10 @@ def real_nodes(site_id: str) -> list[Node]:
     return [node for node in list_nodes(site_id) if node.address]
 
 
-__all__ = ["JoinedNode", "kubeadm_configuration", "real_nodes", "start_site_nodes"]
+__all__ = [
+    "JoinedNode",
+    "join_site_nodes",
+    "kubeadm_configuration",
+    "launch_site_nodes",
+    "real_nodes",
+]

@@ -50,6 +50,10 @@ CONFIG_FILES = {
     "10-kuberouter.conflist": ("etc/cni/net.d/10-kuberouter.conflist", 0o644),
 }
 ENABLED_UNITS = ("containerd.service", "pdn-images.service", "pdn-node-network.service", "kubelet.service")
+#: Units masked in a node. Each systemd path unit holds an inotify instance, and inotify instances
+#: are counted per user across the whole host (``fs.inotify.max_user_instances``, 128 here): every
+#: node's root is the host's root. A node has no console to ask passwords on.
+MASKED_UNITS = ("systemd-ask-password-console.path", "systemd-ask-password-wall.path")
 
 
 def _stage(rootfs: Path) -> None:
@@ -67,6 +71,8 @@ def _stage(rootfs: Path) -> None:
     wants.mkdir(parents=True, exist_ok=True)
     for unit in ENABLED_UNITS:
         (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
+    for unit in MASKED_UNITS:
+        (rootfs / "etc/systemd/system" / unit).symlink_to("/dev/null")
 
 
 def _digest(base: str, context: Path) -> str:

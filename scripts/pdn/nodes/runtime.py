@@ -339,6 +339,26 @@ def stop_nodes(site_id: str | None = None) -> list[str]:
     return names
 
 
+def resume_real_nodes(site_ids: Sequence[str]) -> list[str]:
+    """``podman start`` the stopped real nodes of ``site_ids`` in one go, without waiting for them.
+
+    ``pdn lab up`` calls this before it starts the control planes, so the nodes boot while the
+    API servers come up (their kubelets retry until they answer).
+    """
+    names = [node.name for node in list_nodes() if node.site in site_ids and node.address and node.state != "running"]
+    if names:
+        podman(["start", *names], timeout=180)
+    return names
+
+
+def pause_nodes(site_id: str | None = None) -> list[str]:
+    """Stop (not remove) the running node containers of ``site_id``; return their names."""
+    names = [node.name for node in list_nodes(site_id) if node.state == "running"]
+    if names:
+        podman(["stop", "--time", "20", *names], timeout=180)
+    return names
+
+
 def list_nodes(site_id: str | None = None) -> list[Node]:
     """Node containers podman knows about (running or not), sorted by site and index."""
     filters = ["--filter", f"label={LABEL}=true", "--filter", f"label={NAMESPACE_LABEL}={namespace()}"]

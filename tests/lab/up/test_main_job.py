@@ -1,4 +1,4 @@
-"""A reduced main job, end to end: ``pdn up`` for one site, one node and a tiny inventory.
+"""A reduced main job, end to end: ``pdn up`` for one site, one real node and a tiny inventory.
 
 It runs the very command the README gives (as a child process, nothing typed in between) on the
 session's lab, with its own node containers and output folder, then reads the results back from
@@ -52,9 +52,8 @@ def main_job(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         summary = json.loads((out / "up" / "summary.json").read_text(encoding="utf-8"))
         yield out / "up", summary
     finally:
-        subprocess.run(
-            [sys.executable, "-c", "from pdn.nodes import stop_nodes; stop_nodes()"], env=env, check=False, timeout=300
-        )
+        stop = f"from pdn.lab.nodes_bridge import stop_node_containers; stop_node_containers({SITE!r})"
+        subprocess.run([sys.executable, "-c", stop], env=env, check=False, timeout=300)
 
 
 def _site(summary: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +76,19 @@ def test_node_hardened_and_scored(main_job: tuple[Path, dict[str, Any]]) -> None
     [node] = site["nodes"]
     assert node["lynis_index"] is not None and node["lynis_index"] >= 80, node
     assert (out / "harden" / f"{node['node']}.html").is_file()
+
+
+def test_node_is_a_ready_kubelet_that_passes_kube_bench(main_job: tuple[Path, dict[str, Any]]) -> None:
+    """``pdn up`` runs on real nodes: the summary shows the kubelet version and kube-bench's verdict."""
+    from pdn.sites import load_sites
+
+    out, summary = main_job
+    [node] = _site(summary)["nodes"]
+    assert node["kubelet"] == load_sites().site(SITE).kubernetes.version, node
+    assert node["ready"] is True, node
+    assert node["kube_bench_ok"] is True and " 0 not passed" in node["kube_bench"], node
+    report = json.loads((out / "harden" / f"{node['node']}.json").read_text(encoding="utf-8"))
+    assert len(report["kube_bench"]["passed"]) >= 15, report["kube_bench"]
 
 
 def test_tenants_deployed_by_the_stack(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:

@@ -223,3 +223,79 @@ def test_fields_added_later_do_not_change_older_recipes() -> None:
     assert unit.recipe() == digest.hexdigest()[:16]
     static = unit.model_copy(update={"static": True})
     assert static.recipe() != unit.recipe()
+
+
+def test_node_units_are_part_of_the_default_build() -> None:
+    """`pdn up` and CI run real nodes, so `pdn toolchain build` (no --all) must build their tools."""
+    lock = load_lock()
+    for unit in ("kubernetes-node", "containerd", "cni-plugins", "coredns", "kube-router", "kube-bench"):
+        assert not lock.units[unit].optional, unit
+
+
+def test_every_kube_bench_waiver_names_a_node_check() -> None:
+    waivers = kubebench.load_waivers()
+    assert all(check.startswith("4.") and check.count(".") == 2 for check in waivers), sorted(waivers)
+    assert all(len(reason) > 40 for reason in waivers.values()), "a waiver needs a real reason"
+
+
+def _fake_nodes(monkeypatch: pytest.MonkeyPatch, real: bool) -> dict[str, list[str]]:
+    from pdn import nodes
+
+    calls: dict[str, list[str]] = {"paused": [], "removed": [], "networks": []}
+    node = Node("pdn-cikarang-node-1", "cikarang", 1, "worker", "fd", "z", 24001, address="10.250.1.11" if real else "")
+
+    def record(what: str, value: str) -> list[str]:
+        calls[what].append(value)
+        return [value]
+
+    monkeypatch.setattr(nodes, "list_nodes", lambda site=None: [node])
+    monkeypatch.setattr(nodes, "pause_nodes", lambda site=None: record("paused", node.name))
+    monkeypatch.setattr(nodes, "stop_nodes", lambda site=None: record("removed", node.name))
+    monkeypatch.setattr(sitenet, "remove_network", lambda site: bool(record("networks", site)))
+    monkeypatch.setattr("pdn.lab.nodes_bridge.shutil.which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(nodes, "write_inventory", lambda path: path)
+    return calls
+
+
+@pytest.mark.parametrize(("real", "keep", "paused", "removed"), [
+    (True, True, True, False),    # lab down: real nodes stop, stay members of the kept cluster
+    (True, False, False, True),   # lab down --purge: they go with the cluster's state
+    (False, True, False, True),   # plain hardening containers are always removed
+])  # fmt: skip
+def test_lab_down_stops_real_nodes_and_purge_removes_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real: bool, keep: bool, paused: bool, removed: bool
+) -> None:
+    from pdn.lab.nodes_bridge import stop_node_containers
+
+    monkeypatch.setenv("PDN_LAB_DIR", str(tmp_path))
+    calls = _fake_nodes(monkeypatch, real)
+    stop_node_containers("cikarang", keep_real=keep)
+    assert bool(calls["paused"]) == paused and bool(calls["removed"]) == removed
+    assert bool(calls["networks"]) == removed, "the site network goes exactly when the nodes go"
+
+
+def test_inotify_instances_are_counted_across_the_host() -> None:
+    import ctypes
+    import os
+
+    from pdn.lab.hostlimits import inotify_instances_in_use
+
+    before = inotify_instances_in_use()
+    fd = ctypes.CDLL(None).inotify_init()
+    assert fd >= 0
+    try:
+        assert inotify_instances_in_use() == before + 1
+    finally:
+        os.close(fd)
+
+
+def test_real_nodes_that_would_run_out_of_inotify_instances_are_refused() -> None:
+    from pdn.errors import PdnError
+    from pdn.lab.hostlimits import INOTIFY_PER_NODE, check_room_for_nodes
+
+    check_room_for_nodes(4, used=40, limit=128)  # 88 left: room for 6
+    check_room_for_nodes(0, used=128, limit=128)  # restarting nothing new needs nothing
+    with pytest.raises(PdnError, match=r"8 more real node\(s\) do not fit.*128.*40 are in use") as refused:
+        check_room_for_nodes(8, used=40, limit=128)
+    assert refused.value.hint and "max_user_instances" in refused.value.hint
+    assert (128 - 40) // INOTIFY_PER_NODE < 8

@@ -36,6 +36,20 @@ def test_lynis_scores_read_from_the_reports_json(tmp_path: Path) -> None:
     assert lynis_scores(tmp_path / "missing.json") == {}
 
 
+def test_kube_bench_verdict_read_from_the_reports_json(tmp_path: Path) -> None:
+    """A real node's kube-bench result travels from the report's JSON into the summary and the Markdown."""
+    bench = {"benchmark": "cis-1.10", "passed": ["4.1.1", "4.2.1"], "waived": {"4.2.9": "rotated serving certs"},
+             "not_passed": ["4.1.5"], "error": None, "ok": False}  # fmt: skip
+    reports = [NodeReport("pdn-ikn-1", "worker", LynisResult(85, 250), SshAuditResult(), bench)]
+    write_reports(reports, tmp_path)
+    [score] = lynis_scores(tmp_path / INDEX_JSON).values()
+    assert (score.kube_bench, score.kube_bench_ok) == ("2 passed, 1 waived, 1 not passed", False)
+    page = (tmp_path / "pdn-ikn-1.md").read_text(encoding="utf-8")
+    assert "| kube-bench (CIS Kubernetes node checks) | 2 passed, 1 waived, 1 not passed |" in page
+    assert "- `4.1.5`" in page and "- `4.2.9: rotated serving certs`" in page
+    assert "| 2 passed, 1 waived, 1 not passed |" in (tmp_path / "index.md").read_text(encoding="utf-8")
+
+
 def test_wave_one_apps_of_one_site(tmp_path: Path) -> None:
     plan = tmp_path / "plan.csv"
     plan.write_text("app_id,wave,site\na1,1,ikn\na2,2,ikn\na3,1,batam\na4,1,ikn\n", encoding="utf-8")

@@ -4,8 +4,9 @@ The site gets its own lab state, ports, node names and network (``pdnkube``), so
 meets the developer's lab or the hardening tests' nodes. The host's global kernel settings are
 read before anything starts; a test compares them once the nodes have run pods.
 
-Real nodes are opt-in while their toolchain units are optional (issue 14 is not finished): these
-tests run with ``PDN_REAL_NODES=1`` after ``pdn toolchain build --all``.
+The site's stack (run by the tenant tests) keeps backups on its partners' object stores and its lab
+workspace holds every site's S3 keys, so the labs ``pdn up`` would start for this site come up too
+(control planes and MinIO, no nodes).
 """
 
 from __future__ import annotations
@@ -79,8 +80,6 @@ class RealSite:
 
 @pytest.fixture(scope="session")
 def real_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
-    if os.environ.get("PDN_REAL_NODES") != "1":
-        pytest.skip("real nodes are opt-in: PDN_REAL_NODES=1 after pdn toolchain build --all")
     for tool in ("podman", "socat"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
             pytest.skip(f"{tool} is not installed")
@@ -91,11 +90,13 @@ def real_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
         env.setenv("PDN_NODES_PORT_BASE", NODES_PORT_BASE)
         from pdn.lab import layout, runtime
         from pdn.lab.nodes_bridge import start_node_containers, stop_node_containers
+        from pdn.up import plan_sites
 
+        lab_sites = plan_sites([SITE]).lab
         before = host_kernel_settings()
         stop_node_containers(SITE)
         try:
-            runtime.up([SITE])
+            runtime.up(lab_sites)
             start_node_containers(SITE, NODE_COUNT, real=True)
             from pdn.nodes import list_nodes
 
@@ -104,4 +105,4 @@ def real_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
         finally:
             if not os.environ.get("PDN_KEEP_NODES"):
                 stop_node_containers(SITE)
-                runtime.down([SITE], purge=True)
+                runtime.down(lab_sites, purge=True)

@@ -227,6 +227,107 @@ def test_kube_bench_node_checks_pass_or_are_waived(real_site: Any, web: str) -> 
         assert not unwaived, f"{node.name}: not passed and not waived: {unwaived}"
 
 
+# --- tenant isolation, measured with connections between pods of the deployed stack's tenants ---
+
+TENANT_A, TENANT_B = "Kementerian Keuangan", "Kementerian Kesehatan"  # two tenants of stacks/Pulumi.cikarang.yaml
+
+
+def pod(ns: str, name: str, script: str, port: int | None = None) -> dict[str, Any]:
+    spec = {
+        "containers": [container(name, script, port)],
+        "volumes": [{"name": "www", "emptyDir": {}}],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+    }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+            "spec": spec}  # fmt: skip
+
+
+def wait_running(site: Any, ns: str, names: list[str], timeout: int = 180) -> None:
+    done = site.kubectl("wait", "--for=condition=Ready", "-n", ns, *(f"pod/{name}" for name in names),
+                        f"--timeout={timeout}s", check=False, timeout=timeout + 30)  # fmt: skip
+    if done.returncode != 0:
+        listing = site.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
+        events = site.kubectl("get", "events", "-n", ns, check=False).stdout[-2000:]
+        raise AssertionError(f"pods of {ns} did not start: {done.stderr}\n{listing}\n{events}")
+
+
+def pod_ip(site: Any, ns: str, name: str) -> str:
+    return str(json.loads(site.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)["status"]["podIP"])
+
+
+@pytest.fixture(scope="module")
+def tenants(real_site: Any, web: str) -> dict[str, str]:
+    """The site's stack deployed by Pulumi on the real-node cluster; a web server and a client in two
+    of its tenants (namespace by tenant name)."""
+    from pdn import naming
+    from pdn.stacks import crds
+    from pdn.stacks.runner import run
+    from pdn.stacks.workspace import lab_workspace
+
+    [outcome] = run(lab_workspace([real_site.site], crds.fetch()), [real_site.site], "up", policy=True)
+    assert outcome.resources > 0, outcome
+    names = {"a": naming.tenant_namespace(TENANT_A), "b": naming.tenant_namespace(TENANT_B)}
+    for ns in names.values():
+        apply(real_site, pod(ns, "web", SERVE, 8080), service(ns, "web"), pod(ns, "client", SLEEP))
+    for ns in names.values():
+        wait_running(real_site, ns, ["web", "client"])
+    return names
+
+
+def reaches(site: Any, ns: str, client: str, host: str, port: int = 8080) -> bool:
+    """Whether ``client`` in ``ns`` gets an HTTP answer from ``host:port`` (tried a few times, so a
+    policy still being programmed does not count as blocked, nor a slow first answer as open)."""
+    return any(fetch(site, ns, client, host, port) for _ in range(3))
+
+
+def test_tenant_reaches_its_own_pods_and_service_by_dns(real_site: Any, tenants: dict[str, str]) -> None:
+    a = tenants["a"]
+    assert reaches(real_site, a, "client", pod_ip(real_site, a, "web")), "same-tenant pod IP is blocked"
+    assert reaches(real_site, a, "client", f"web.{a}.svc.cluster.local"), "same-tenant Service by DNS fails"
+
+
+def test_tenant_cannot_reach_another_tenant(real_site: Any, tenants: dict[str, str]) -> None:
+    a, b = tenants["a"], tenants["b"]
+    service_ip = json.loads(real_site.kubectl("get", "service", "web", "-n", a, "-o", "json").stdout)["spec"][
+        "clusterIP"
+    ]
+    for target in (pod_ip(real_site, a, "web"), service_ip, f"web.{a}.svc.cluster.local"):
+        assert not fetch(real_site, b, "client", target), f"tenant {b} reached {target} in {a}"
+    # and the other way round, so the answer above is the policy, not a broken tenant
+    assert reaches(real_site, b, "client", f"web.{b}.svc.cluster.local")
+    assert not fetch(real_site, a, "client", f"web.{b}.svc.cluster.local"), f"tenant {a} reached {b}"
+
+
+def test_tenant_egress_follows_the_baseline(real_site: Any, tenants: dict[str, str], web: str) -> None:
+    """Egress: DNS and the own namespace only: no pod outside the tenant, not the API server."""
+    a = tenants["a"]
+    outside = pods(real_site, web, "web")[0]
+    outside_ip = outside["status"]["podIP"]
+    # the same server answers a pod of its own namespace, which has no policy...
+    client = pods(real_site, web, "client")[0]["metadata"]["name"]
+    assert fetch(real_site, web, client, outside_ip), "control: the server outside the tenant does not answer"
+    # ...but not the tenant, whose egress is closed
+    assert not fetch(real_site, a, "client", outside_ip), "a tenant pod reached a pod outside its tenant"
+    api = json.loads(real_site.kubectl("get", "service", "kubernetes", "-n", "default", "-o", "json").stdout)
+    assert not fetch(real_site, a, "client", api["spec"]["clusterIP"], 443), "a tenant pod reached the API server"
+    # ingress too: a pod outside the tenant cannot open the tenant's server
+    assert not fetch(real_site, web, client, pod_ip(real_site, a, "web")), "an outside pod reached a tenant pod"
+
+
+def test_every_node_has_its_own_systemd_cgroup_tree(real_site: Any, web: str) -> None:
+    """On cgroup v1 podman hands a node the host's whole name=systemd hierarchy; a node's systemd
+    must live in its own tree (else it removes the other nodes' cgroups and exec into them fails)."""
+    for node in real_site.nodes:
+        lines = subprocess.run(["podman", "exec", node, "cat", "/proc/1/cgroup"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()  # fmt: skip
+        named = next(line.split(":", 2)[2] for line in lines if ":name=systemd:" in line)
+        assert named == "/init.scope", f"{node}: systemd sits in {named} of the name=systemd hierarchy"
+        listing = subprocess.run(["podman", "exec", node, "ls", "/sys/fs/cgroup/systemd"], capture_output=True,
+                                 text=True, check=True).stdout.split()  # fmt: skip
+        assert "libpod_parent" not in listing and "release_agent" not in listing, listing
+
+
 def test_host_kernel_settings_unchanged(real_site: Any, web: str) -> None:
     before, after = real_site.host_before, real_site.host_now()
     changed = {key: (before[key], after.get(key)) for key in before if before[key] != after.get(key)}
