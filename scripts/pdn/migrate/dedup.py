@@ -33,7 +33,7 @@ import numpy as np
 
 from pdn.migrate import similar
 from pdn.migrate.glossary import Analysis, Glossary, deletions, edit_distance, load_glossary
-from pdn.migrate.lexicon import Lexicon, load_lexicon
+from pdn.migrate.lexicon import InventoryLexicon, Lexicon, load_lexicon
 from pdn.migrate.schema import App
 from pdn.migrate.workspace import CLUSTERS, write_csv
 
@@ -51,6 +51,8 @@ QUALIFIER_WEIGHT = 0.5  # glossary qualifier concepts (generic by design)
 DESCRIPTION_WEIGHT = 0.5  # a word only in the description
 SENSE_WEIGHT = 0.5  # a sense or translation of a word, next to the word itself (1.0)
 CUT = 0.6  # average-linkage cut (name similarity)
+PROFILE_CUT = 0.85  # second pass: merge clusters whose word profiles agree this much (soft cosine)
+BLOCK_LIMIT = 400  # blocking: a feature shared by more distinct names than this creates no candidate pair
 ATTACH = 0.5  # share of a similarity cluster's weight in a glossary key's concepts to join it
 
 
@@ -154,7 +156,8 @@ def _parse(
     frequency: Counter[str] = Counter()
     for item in parsed:
         frequency.update({t for t in item.analysis.unknown if len(t) >= 3 and not t.isdigit()})
-    repaired = repair_typos(frequency)
+    # A real word of either language is not a typo of a more frequent one ("hostel", "hotel").
+    repaired = {word: fixed for word, fixed in repair_typos(frequency).items() if word not in real}
     for item in parsed:
         for token in item.analysis.unknown:
             if len(token) < 3 or token.isdigit() or Glossary.names_agency([token], item.agency_words):
@@ -224,24 +227,35 @@ def _terms(item: _Parsed, lexicon: Lexicon) -> list[tuple[str, float]]:
 
 
 def _collocations(names: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Weight factor per word: 0.5 for a word that almost always stands next to one other word
-    ("panti asuhan", "minyak goreng"): the pair is one thing and weighs like one word."""
+    """Weight factor per word: 1/n for a word that almost always stands next to others, n words
+    in all ("panti asuhan", "bus antar jemput"): the phrase is one thing and weighs like one word."""
     alone: Counter[str] = Counter()
     pairs: Counter[tuple[str, str]] = Counter()
     for terms in names:
         alone.update(set(terms))
         words = [t for t in terms if t.startswith("w:")]
         pairs.update({(min(a, b), max(a, b)) for a, b in itertools.pairwise(words)})
-    factor: dict[str, float] = {}
+    group: dict[str, str] = {}  # union-find: "bus antar jemput" is one thing of three words
+
+    def find(word: str) -> str:
+        while group.get(word, word) != word:
+            word = group[word]
+        return word
+
     for (a, b), together in pairs.items():
         if together >= 2 and together >= 0.8 * min(alone[a], alone[b]):
-            factor[a] = factor[b] = 0.5
-    return factor
+            group.setdefault(a, a)
+            group.setdefault(b, b)
+            group[find(a)] = find(b)
+    size = Counter(find(word) for word in group)
+    return {word: 1.0 / size[find(word)] for word in group}
 
 
 def assign(apps: Sequence[App], glossary: Glossary, lexicon: Lexicon | None = None) -> list[Assignment]:
     """The function key of every app (same key = same cluster)."""
-    lexicon = lexicon or load_lexicon()
+    lexicon = InventoryLexicon(
+        lexicon or load_lexicon(), (w for app in apps for w in WORD.findall(f"{app.name} {app.description}".lower()))
+    )
     parsed, learned, repaired = _parse(apps, glossary, lexicon)
     bound = _bound(parsed, learned, lexicon)
     descriptions: dict[tuple[str, frozenset[str], frozenset[str]], Analysis] = {}
@@ -358,7 +372,25 @@ def _similarity(
     def blocking(term: str) -> frozenset[str]:
         return frozenset({term} | {f for f in features.get(term, empty) if f.startswith("w:")})
 
-    labels, weights, covered = similar.cluster(nodes, scorer, blocking, CUT)
+    # A word may learn a translation from names only when it is of one language alone and the
+    # dictionary gives it none that the inventory uses ("museum" is both; "beras" has "rice").
+    languages: dict[str, str] = {}
+    for i in pending:
+        for token in parsed[i].tokens:
+            root, language = lexicon.root(token)
+            term = f"w:{root}"
+            if term in languages:
+                continue
+            both = root in lexicon.indonesian_roots and lexicon.is_english(root)
+            translated = any(f != term and f in named for f in features.get(term, empty))
+            languages[term] = "?" if both or translated else language
+    substitutes = similar.learn_substitutes(
+        nodes, similar.candidate_pairs(nodes, blocking, BLOCK_LIMIT), scorer, lambda t: languages.get(t, "?")
+    )
+    scorer = similar.Scorer(lookup, links, substitutes)
+    labels, weights, covered = similar.cluster(
+        nodes, scorer, blocking, CUT, block_limit=BLOCK_LIMIT, profile_cut=PROFILE_CUT
+    )
     members: dict[int, list[int]] = defaultdict(list)
     for node, label in enumerate(labels):
         members[label].append(node)
@@ -402,7 +434,7 @@ def _similarity(
         if node != rep:
             score = to_rep[node]
             pairs = scorer.explain(nodes[node], nodes[rep])
-            shown = ", ".join(_pair(lexicon, a, b, s) for a, b, s in pairs[:4]) or "only through other members"
+            shown = ", ".join(_pair(lexicon, scorer, a, b, s) for a, b, s in pairs[:4]) or "only through other members"
             evidence.append(f"like '{_words(lexicon, nodes[rep])}' ({score:.2f}): {shown}")
             confidence = max(0.5, min(0.9, score))
         else:
@@ -446,15 +478,10 @@ def _words(lexicon: Lexicon, node: similar.Node, limit: int = 3) -> str:
     return ", ".join(_describe(lexicon, t) for t, _ in ranked[:limit])
 
 
-def _pair(lexicon: Lexicon, a: str, b: str, score: float) -> str:
+def _pair(lexicon: Lexicon, scorer: similar.Scorer, a: str, b: str, score: float) -> str:
     if a == b:
         return _describe(lexicon, a)
-    how = {
-        similar.TRANSLATION: "translation",
-        similar.LEARNED: "learned from descriptions",
-        similar.SENSE: "synonym",
-    }.get(score, "spelling")
-    return f"{_describe(lexicon, a)}~{_describe(lexicon, b)} ({how})"
+    return f"{_describe(lexicon, a)}~{_describe(lexicon, b)} ({similar.reason(a, b, scorer.features, score)})"
 
 
 def _name_key(node: similar.Node, used: set[str]) -> str:

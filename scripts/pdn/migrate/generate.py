@@ -187,7 +187,7 @@ def _description(rng: random.Random, family: Family | None, name: str) -> str:
     return rng.choice(family.descriptions)
 
 
-SPLITS = ("seen", "tuning", "heldout")
+SPLITS = ("seen", "tuning", "heldout", "heldout2", "heldout3")
 LONG_TAIL_SHARE = 0.12  # of the apps, in the tuning and held-out modes
 MID_SIZE_FUNCTIONS = 6  # of those, functions with 20-150 apps at national scale; the rest 5-10 each
 
@@ -202,9 +202,10 @@ def generate(
 ) -> dict[str, int]:
     """Write inventory, datacenters and labels to ``out``; returns counts.
 
-    ``split`` "seen" (the default) draws every app from the seen families. "tuning" and
-    "heldout" replace 12 % of the apps by long-tail functions built from that split's own
-    vocabulary (``vocab_tuning`` / ``vocab_heldout``, see ``longtail``); ``labels.csv`` then
+    ``split`` "seen" (the default) draws every app from the seen families. "tuning" and the
+    held-out splits ("heldout", "heldout2", "heldout3") replace 12 % of the apps by long-tail
+    functions built from that split's own vocabulary (``vocab_tuning``, ``vocab_heldout*``,
+    see ``longtail``); ``labels.csv`` then
     gains a ``split`` column so quality can be scored per split.
     """
     if split not in SPLITS:
@@ -403,6 +404,14 @@ def _vocabulary(split: str) -> Any:
         from pdn.migrate.vocab_tuning import TUNING
 
         return TUNING
+    if split == "heldout3":
+        from pdn.migrate.vocab_heldout3 import HELDOUT3
+
+        return HELDOUT3
+    if split == "heldout2":
+        from pdn.migrate.vocab_heldout2 import HELDOUT2
+
+        return HELDOUT2
     from pdn.migrate.vocab_heldout import HELDOUT
 
     return HELDOUT

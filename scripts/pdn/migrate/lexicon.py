@@ -7,9 +7,11 @@
   a word's most frequent sense, derivations ("registration" ~ "register") by its ``+`` pointers.
 * Indonesian-English equivalents: the FreeDict/WikDict English-Indonesian dictionary (Debian
   ``dict-freedict-eng-ind``, built from Wiktionary): "vehicle" -> "kendaraan".
+* Indonesian synonyms: the LibreOffice Indonesian thesaurus (Debian ``mythes-id``, MyThes
+  format, LGPL-2.1): "perbaikan" -> "reparasi", "pencatatan" -> "registrasi" (first sense only).
 
 No multilingual wordnet with Indonesian ships inside a PyPI package (the ``wn`` package and
-its kin download their data at run time), hence the two Debian packages, installed by the
+its kin download their data at run time), hence the Debian packages, installed by the
 bootstrap from ``scripts/apt-packages.txt``. Nothing here touches the network.
 
 A word becomes a set of *features*: ``w:<root>`` for the word itself and ``s:<synset>`` for
@@ -22,6 +24,8 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -31,8 +35,11 @@ from pdn.errors import InputError
 WORDNET_DIR = Path(os.environ.get("PDN_WORDNET_DIR", "/usr/share/wordnet"))
 FREEDICT_DIR = Path(os.environ.get("PDN_FREEDICT_DIR", "/usr/share/dictd"))
 FREEDICT_NAME = "freedict-eng-ind"
+THESAURUS = Path(os.environ.get("PDN_MYTHES_FILE", "/usr/share/mythes/th_id_ID_v2.dat"))
+OTHER_SENSES = 3  # WordNet senses after the most frequent one that a word may share (weakly)
 HINT = (
-    "install the Debian packages in scripts/apt-packages.txt (scripts/run does it): wordnet-base, dict-freedict-eng-ind"
+    "install the Debian packages in scripts/apt-packages.txt (scripts/run does it): wordnet-base,"
+    " dict-freedict-eng-ind, mythes-id"
 )
 
 # WordNet's morphy detachment rules (suffix, replacement) per part of speech, as its manual gives them.
@@ -139,6 +146,26 @@ def _freedict(folder: Path) -> dict[str, set[str]]:
     return table
 
 
+def _thesaurus(path: Path) -> dict[str, list[str]]:
+    """Indonesian headword -> the single words of its first sense, from the LibreOffice
+    (MyThes) thesaurus: "perbaikan" -> koreksi, reparasi, renovasi, ... The first sense only,
+    as with WordNet: no chains through rare senses."""
+    try:
+        lines = path.read_text(encoding="latin-1").splitlines()
+    except OSError as error:
+        raise InputError(f"lexical resource {path} is missing: {error.strerror}", hint=HINT) from None
+    table: dict[str, list[str]] = {}
+    at = 1  # line 0 names the encoding
+    while at < len(lines):
+        head, _, count = lines[at].partition("|")
+        senses = int(count) if count.isdigit() else 0
+        if senses and _WORD.match(head):
+            words = lines[at + 1].split("|")[1:]
+            table[head] = [word for word in words if _WORD.match(word) and "-" not in word]
+        at += 1 + senses
+    return table
+
+
 def _b64(text: str) -> int:
     """dictd's base-64 numbers (A-Z a-z 0-9 + /, most significant digit first)."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -177,7 +204,9 @@ def _nasal_alternatives(word: str) -> list[str]:
 class Lexicon:
     """Roots and sense features of words, Indonesian or English."""
 
-    def __init__(self, wordnet_dir: Path = WORDNET_DIR, freedict_dir: Path = FREEDICT_DIR) -> None:
+    def __init__(
+        self, wordnet_dir: Path = WORDNET_DIR, freedict_dir: Path = FREEDICT_DIR, thesaurus: Path = THESAURUS
+    ) -> None:
         from Sastrawi.Stemmer.StemmerFactory import StemmerFactory  # type: ignore[import-untyped]
 
         self._stemmer = StemmerFactory().create_stemmer()
@@ -187,6 +216,7 @@ class Lexicon:
         self._to_indonesian = _freedict(freedict_dir)
         self._to_english_raw = {word for words in self._to_indonesian.values() for word in words}
         roots_of = self._translation_roots(freedict_dir)
+        self._synonyms_raw = _thesaurus(thesaurus)
         self._to_english: dict[str, set[str]] = {}
         for english, words in self._to_indonesian.items():
             for word in words:
@@ -247,13 +277,22 @@ class Lexicon:
         """A root of either language as it stands (not a typo of one)."""
         return word in self.indonesian_roots or bool(self._wordnet.base_forms(word))
 
-    @lru_cache(maxsize=200_000)  # noqa: B019 - one lexicon per process; words repeat
+    def is_english(self, word: str) -> bool:
+        """A WordNet lemma as it stands (or an inflection of one)."""
+        return bool(self._wordnet.base_forms(word))
+
     def root(self, word: str) -> tuple[str, str]:
         """(root, language) of a lower-case word: ``id``, ``en`` or ``?`` (unknown, kept as it is)."""
+        return self._root(word)
+
+    @lru_cache(maxsize=200_000)  # noqa: B019 - one lexicon per process; words repeat
+    def _root(self, word: str) -> tuple[str, str]:
         indonesian = self._indonesian_root(word)
-        if indonesian is not None:
-            return indonesian, "id"
         forms = self._wordnet.base_forms(word)
+        if indonesian is not None and (indonesian == word or not any(lemma == word for lemma, _ in forms)):
+            return indonesian, "id"
+        # An English word as WordNet spells it is not an affixed Indonesian one: Sastrawi
+        # reads "cinema" as ci-nema -> "cema" and "bonus" as bon-us.
         if forms:
             return forms[0][0], "en"
         return word, "?"
@@ -269,17 +308,35 @@ class Lexicon:
             senses.update(f"s:{p}{o}" for p, o in derived)
         return senses
 
+    def synonyms(self, word: str) -> frozenset[str]:
+        """Roots of the thesaurus synonyms of an Indonesian word (looked up as written, then by
+        its root): "perbaikan" -> "reparasi", "koreksi", ... (``u:`` features: a word is
+        the synonym of another when its root is in the other's list)."""
+        root = self.root(word)[0]
+        listed = self._synonyms_raw.get(word) or self._synonyms_raw.get(root) or []
+        return frozenset(self.root(synonym)[0] for synonym in listed) - {root}
+
+    def _other_senses(self, lemma: str) -> set[str]:
+        """``a:`` features: the next ``OTHER_SENSES`` senses of a word ("reservation" is first a
+        reserved district, second a booking). They weigh less than the most frequent one."""
+        senses: set[str] = set()
+        for base, pos in self._wordnet.base_forms(lemma):
+            senses.update(f"a:{pos}{offset}" for offset in self._wordnet.index[pos][base][1 : 1 + OTHER_SENSES])
+        return senses
+
     @lru_cache(maxsize=200_000)  # noqa: B019
     def features(self, word: str) -> frozenset[str]:
         """``w:<root>`` plus the senses a synonym or a translation of ``word`` would share."""
         root, language = self.root(word)
         found = {f"w:{root}"}
         if language == "id":
+            found |= {f"u:{synonym}" for synonym in self.synonyms(word)}
             for english in sorted(self._to_english.get(root, ())):
                 found.add(f"w:{english}")
                 found |= self._english_senses(english)
         elif language == "en":
             found |= self._english_senses(root)
+            found |= self._other_senses(root)
             for indonesian in self._to_indonesian.get(root, ()):
                 found.add(f"w:{self._indonesian_root(indonesian) or indonesian}")
         return frozenset(found)
@@ -287,10 +344,39 @@ class Lexicon:
     def describe(self, feature: str) -> str:
         """A feature as a reviewer reads it: the word, or a sense by its first two words."""
         kind, _, value = feature.partition(":")
-        if kind != "s":
+        if kind not in ("s", "a"):
             return value
         words, _ = self._wordnet.synset(value[0], value[1:])
         return "sense '" + "/".join(word.replace("_", " ") for word in words[:2]) + "'"
+
+
+class InventoryLexicon(Lexicon):
+    """The lexicon, reading ambiguous Indonesian affixes the way the inventory itself does.
+
+    A meN-/peN- word may hide a lost first letter of its root or not: Sastrawi reads
+    "memetakan" as me-petak-an ("petak", a plot) where the inventory's "pemetaan" and "peta"
+    say me-peta-kan (a map); "memesan" as me-pes-an where "pemesanan" and "pesan" say pesan.
+    Of the readings that are Indonesian roots, the one the inventory's other words have most
+    often wins (the stemmer's own reading on a tie).
+    """
+
+    def __init__(self, base: Lexicon, words: Iterable[str]) -> None:
+        self.__dict__.update(base.__dict__)
+        self._base = base
+        self._counts: Counter[str] = Counter(base.root(word)[0] for word in words)
+        self._read: dict[str, tuple[str, str]] = {}
+
+    def root(self, word: str) -> tuple[str, str]:
+        found = self._read.get(word)
+        if found is None:
+            found = self._base.root(word)
+            if found[1] == "id" and found[0] != word:
+                readings = [(self._counts[a], a) for a in _nasal_alternatives(word) if a in self.indonesian_roots]
+                best = max(readings, default=None)
+                if best is not None and best[0] > self._counts[found[0]]:
+                    found = (best[1], "id")
+            self._read[word] = found
+        return found
 
 
 @lru_cache(maxsize=1)

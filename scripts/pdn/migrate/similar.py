@@ -31,7 +31,10 @@ from scipy.sparse import csr_matrix
 
 TRANSLATION = 0.9
 LEARNED = 0.8
+SUBSTITUTE = 0.75
 SENSE = 0.7
+OTHER_SENSE = 0.6  # a shared sense that is not the most frequent one of both words
+SYNONYM = 0.7  # listed as synonyms by the Indonesian thesaurus
 SPELLING = 0.7
 
 
@@ -69,10 +72,38 @@ def term_similarity(a: str, b: str, features: Callable[[str], frozenset[str]]) -
     fa, fb = features(a), features(b)
     if a in fb or b in fa:
         return TRANSLATION
+    thesaurus = "u:" + b[2:] in fa or "u:" + a[2:] in fb
     if fa & fb:
         shared = fa & fb
-        return TRANSLATION if any(f.startswith("w:") for f in shared) else SENSE
+        if any(f.startswith("w:") for f in shared):
+            return TRANSLATION
+        if any(f.startswith("s:") for f in shared):
+            return SENSE
+        if not thesaurus and any(f.startswith("a:") for f in shared):
+            return OTHER_SENSE
+    if thesaurus:
+        return SYNONYM
     return SPELLING if _spelling(a[2:], b[2:]) else 0.0
+
+
+def reason(a: str, b: str, features: Callable[[str], frozenset[str]], score: float) -> str:
+    """Why two different terms match, in words, for the evidence column."""
+    if score == LEARNED:
+        return "learned from descriptions"
+    if score == SUBSTITUTE:
+        return "interchangeable in other names"
+    if a[:2] != "w:" or b[:2] != "w:":
+        return "concept"
+    fa, fb = features(a), features(b)
+    if a in fb or b in fa or any(f.startswith("w:") for f in fa & fb):
+        return "translation"
+    if any(f.startswith("s:") for f in fa & fb):
+        return "synonym"
+    if "u:" + b[2:] in fa or "u:" + a[2:] in fb:
+        return "synonym (thesaurus)"
+    if any(f.startswith("a:") for f in fa & fb):
+        return "synonym in a less common sense"
+    return "spelling"
 
 
 def learn_links(
@@ -125,13 +156,21 @@ def learn_links(
 
 
 class Scorer:
-    """Name similarity with a cache of term similarities (terms repeat across thousands of pairs)."""
+    """Name similarity with a cache of term similarities (terms repeat across thousands of pairs).
+
+    ``links`` are equivalences learned from descriptions (``LEARNED``), ``substitutes`` those
+    learned from names that differ in one word only (``SUBSTITUTE``, see ``learn_substitutes``).
+    """
 
     def __init__(
-        self, features: Callable[[str], frozenset[str]], links: Mapping[tuple[str, str], float] | None = None
+        self,
+        features: Callable[[str], frozenset[str]],
+        links: Mapping[tuple[str, str], float] | None = None,
+        substitutes: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         self.features = features
         self.links = links or {}
+        self.substitutes = substitutes or {}
         self._cache: dict[tuple[str, str], float] = {}
 
     def term(self, a: str, b: str) -> float:
@@ -141,6 +180,8 @@ class Scorer:
             found = term_similarity(a, b, self.features)
             if found < LEARNED and key in self.links:
                 found = LEARNED
+            if found < SUBSTITUTE and key in self.substitutes:
+                found = SUBSTITUTE
             self._cache[key] = found
         return found
 
@@ -190,6 +231,78 @@ def candidate_pairs(
     shared = (blocks @ blocks.T).tocoo()
     upper = shared.row < shared.col
     return list(zip(shared.row[upper].tolist(), shared.col[upper].tolist(), strict=True))
+
+
+def learn_substitutes(
+    nodes: Sequence[Node],
+    pairs: Sequence[tuple[int, int]],
+    scorer: Scorer,
+    language: Callable[[str], str],
+    minimum: int = 2,
+    share: float = 0.6,
+    context: float = 0.35,
+) -> dict[tuple[str, str], int]:
+    """Word equivalences the inventory teaches through names that differ in one word only.
+
+    "Peminjaman Kendaraan" / "Sewa Kendaraan" differ in one word, and so do "Loan Boat" /
+    "Borrowing Boat". Two words are counted as interchangeable in a *context* (what the two
+    names share, each shared word put as its first feature in sort order, so "kendaraan" and
+    its translation "vehicle" are one context) when everything else of both names is matched
+    and carries at least ``context`` of each name's weight. Synonyms of one action interchange
+    across most of the objects either word comes with; two different actions on one object
+    ("lending" and "rental" of boats) interchange only on the few objects that have both.
+    So a pair is kept when it interchanges in >= ``minimum`` distinct contexts and in at least
+    ``share`` of the contexts the rarer of its words interchanges in at all, and it is the
+    best or nearly the best pair of both its words (competitive linking, as ``learn_links``).
+    Returns (word, word) -> number of contexts.
+    """
+    together: dict[tuple[str, str], set[frozenset[str]]] = {}
+    alone: dict[str, set[frozenset[str]]] = {}
+
+    def canonical(term: str) -> str:
+        if not term.startswith("w:"):
+            return term
+        return min({term} | {f for f in scorer.features(term) if f.startswith("w:")})
+
+    for i, j in pairs:
+        x, y = nodes[i], nodes[j]
+        left = [(t, w) for t, w in zip(x.terms, x.weights, strict=True) if max(scorer.term(t, u) for u in y.terms) <= 0]
+        if len(left) != 1 or not left[0][0].startswith("w:"):
+            continue
+        right = [
+            (u, w) for u, w in zip(y.terms, y.weights, strict=True) if max(scorer.term(t, u) for t in x.terms) <= 0
+        ]
+        if len(right) != 1 or not right[0][0].startswith("w:"):
+            continue
+        (t, wt), (u, wu) = left[0], right[0]
+        if {language(t), language(u)} != {"id", "en"}:
+            continue  # a translation, or nothing: two Indonesian words on one object are two functions as often
+        if all(v in y.terms for v in x.terms if v != t):
+            continue  # the rest must be matched across the languages too ("kendaraan" ~ "vehicle"):
+            # "Logbook Guru" / "Simpan Guru" may be two functions of one object
+        total_x, total_y = sum(x.weights), sum(y.weights)
+        if total_x <= 0 or total_y <= 0 or wt > (1 - context) * total_x or wu > (1 - context) * total_y:
+            continue
+        shared = frozenset(canonical(v) for v in x.terms if v != t)
+        key = (t, u) if t <= u else (u, t)
+        together.setdefault(key, set()).add(shared)
+        alone.setdefault(t, set()).add(shared)
+        alone.setdefault(u, set()).add(shared)
+    best: dict[str, int] = {}
+    for (t, u), contexts in together.items():
+        best[t] = max(best.get(t, 0), len(contexts))
+        best[u] = max(best.get(u, 0), len(contexts))
+    kept: dict[tuple[str, str], int] = {}
+    for (t, u), contexts in together.items():
+        n = len(contexts)
+        if (
+            n >= minimum
+            and n >= share * min(len(alone[t]), len(alone[u]))
+            and n >= 0.5 * best[t]
+            and n >= 0.5 * best[u]
+        ):
+            kept[t, u] = n
+    return kept
 
 
 def average_linkage(
@@ -256,11 +369,13 @@ class TermSpace:
         for i, t in enumerate(terms):
             keys = set(scorer.features(t)) if t.startswith("w:") else set()
             keys.add(t)
+            if t.startswith("w:"):
+                keys.add("u:" + t[2:])  # meets every term whose thesaurus entry lists it
             if t.startswith("w:") and len(t) >= 8:
                 keys.add("prefix:" + t[2:7])
             for key in keys:
                 by_key.setdefault(key, []).append(i)
-        for a, b in scorer.links:
+        for a, b in [*scorer.links, *scorer.substitutes]:
             if a in self.index and b in self.index:
                 by_key.setdefault(f"link:{a}|{b}", []).extend([self.index[a], self.index[b]])
         seen: set[tuple[int, int]] = set()
@@ -310,6 +425,36 @@ def name_similarities(weights: csr_matrix, covered: csr_matrix, i: np.ndarray, j
     return np.asarray(0.5 * (forward + backward))
 
 
+def merge_profiles(
+    labels: Sequence[int], nodes: Sequence[Node], weights: csr_matrix, space: TermSpace, cut: float
+) -> list[int]:
+    """Second pass: merge clusters whose word profiles agree, whatever their spellings.
+
+    Average linkage over spellings stalls when one function has two families of spellings
+    (Indonesian names and English ones, or two action synonyms) whose members meet only
+    half-way one by one. Each cluster's *profile* is the app-weighted sum of its members'
+    term weights; two profiles are compared by soft cosine (the cosine with the term
+    similarity matrix in between, so "pesan" meets "reservation" at the similarity the two
+    words have), and clusters are merged by average linkage over those while >= ``cut``.
+    """
+    ids = sorted(set(labels))
+    position = {label: k for k, label in enumerate(ids)}
+    rows = [position[label] for label in labels]
+    member = csr_matrix(
+        (np.asarray([float(n.apps) for n in nodes]), (rows, list(range(len(nodes))))), shape=(len(ids), len(nodes))
+    )
+    profiles = csr_matrix(member @ weights)
+    kernel = csr_matrix(profiles @ space.matrix @ profiles.T).tocoo()
+    norms = np.sqrt(np.maximum(kernel.diagonal(), 1e-12))
+    edges: dict[tuple[int, int], float] = {}
+    for i, j, value in zip(kernel.row.tolist(), kernel.col.tolist(), kernel.data.tolist(), strict=True):
+        if i < j:
+            edges[i, j] = value / (norms[i] * norms[j])
+    sizes = np.asarray(member.sum(axis=1)).ravel().tolist()
+    merged = average_linkage(len(ids), sizes, edges, cut)
+    return [ids[merged[position[label]]] for label in labels]
+
+
 def cluster(
     nodes: Sequence[Node],
     scorer: Scorer,
@@ -317,6 +462,7 @@ def cluster(
     cut: float,
     floor: float = 0.2,
     block_limit: int = 400,
+    profile_cut: float | None = None,
 ) -> tuple[list[int], csr_matrix, csr_matrix]:
     """Cluster labels per node (and the weights and coverage matrices, to explain the result)."""
     space = TermSpace(nodes, scorer)
@@ -331,4 +477,6 @@ def cluster(
         keep = similarity >= floor
         edges = dict(zip(zip(i[keep].tolist(), j[keep].tolist(), strict=True), similarity[keep].tolist(), strict=True))
     labels = average_linkage(len(nodes), [float(n.apps) for n in nodes], edges, cut)
+    if profile_cut is not None:
+        labels = merge_profiles(labels, nodes, weights, space, profile_cut)
     return labels, weights, covered

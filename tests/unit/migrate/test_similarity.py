@@ -8,7 +8,7 @@ import pytest
 
 from pdn.migrate import dedup, similar
 from pdn.migrate.glossary import load_glossary
-from pdn.migrate.lexicon import load_lexicon
+from pdn.migrate.lexicon import InventoryLexicon, load_lexicon
 
 
 @pytest.fixture
@@ -42,6 +42,70 @@ def test_lexicon_roots_and_translations() -> None:
     assert lexicon.root("registrations") == ("registration", "en")
     assert "w:kendara" in lexicon.features("vehicle") or "w:vehicle" in lexicon.features("kendaraan")
     assert lexicon.features("census") & lexicon.features("sensus")
+    assert lexicon.root("cinema") == ("cinema", "en")  # not Sastrawi's ci-nema -> "cema"
+
+
+def test_thesaurus_synonyms_of_indonesian_words() -> None:
+    lexicon = load_lexicon()
+    assert "reparasi" in lexicon.synonyms("perbaikan")  # LibreOffice's Indonesian thesaurus (mythes-id)
+    assert "registrasi" in lexicon.synonyms("pencatatan")
+    words = {"w:catat": "pencatatan", "w:registrasi": "registrasi", "w:tulis": "tulis", "w:bayar": "bayar"}
+
+    def features(term: str) -> frozenset[str]:
+        return lexicon.features(words[term])
+
+    assert similar.term_similarity("w:catat", "w:registrasi", features) == similar.SYNONYM
+    assert similar.reason("w:catat", "w:registrasi", features, similar.SYNONYM) == "synonym (thesaurus)"
+    assert similar.term_similarity("w:catat", "w:bayar", features) == 0.0
+
+
+def test_inventory_reads_nasal_affixes_as_its_other_words_do() -> None:
+    base = load_lexicon()
+    assert base.root("memetakan")[0] == "petak"  # Sastrawi: me-petak-an (a plot)
+    inventory = InventoryLexicon(base, ["pemetaan", "peta", "peta", "memetakan"])
+    assert inventory.root("memetakan") == ("peta", "id")  # the inventory says me-peta-kan (a map)
+    assert "w:map" in inventory.features("memetakan")
+    alone = InventoryLexicon(base, ["memetakan", "petak"])
+    assert alone.root("memetakan")[0] == "petak"  # nothing says otherwise: the stemmer's reading
+
+
+def test_substitutes_are_learned_across_languages_on_translated_contexts() -> None:
+    translations = {"w:kendaraan": "w:vehicle", "w:perahu": "w:boat", "w:makam": "w:cemetery"}
+    translations |= {v: k for k, v in translations.items()}
+    language = {"w:pinjam": "id", "w:loan": "en", "w:sewa": "id", "w:hire": "en"}
+    language |= {t: ("id" if t in ("w:kendaraan", "w:perahu", "w:makam") else "en") for t in translations}
+
+    def features(term: str) -> frozenset[str]:
+        return frozenset({term, translations[term]}) if term in translations else frozenset({term})
+
+    names = [
+        ("w:pinjam", "w:kendaraan"),
+        ("w:loan", "w:vehicle"),
+        ("w:pinjam", "w:perahu"),
+        ("w:loan", "w:boat"),
+        ("w:sewa", "w:makam"),
+        ("w:hire", "w:makam"),  # an identical context: may be two functions of one object
+        ("w:sewa", "w:kendaraan"),
+    ]
+    nodes = [similar.Node(terms, (1.0, 1.0), 1) for terms in names]
+    pairs = [(i, j) for i in range(len(nodes)) for j in range(i + 1, len(nodes))]
+    learned = similar.learn_substitutes(nodes, pairs, similar.Scorer(features), lambda t: language.get(t, "?"))
+    assert learned == {("w:loan", "w:pinjam"): 2}  # not pinjam~sewa (one language), not hire~sewa (one context)
+
+
+def test_profiles_merge_two_spelling_families_of_one_function_only() -> None:
+    # nodes 0-1: "pesan seberang" spellings; 2-3: "reservation seberang"; 4: "antre seberang"
+    nodes = [
+        similar.Node(("w:pesan", "w:seberang"), (1.0, 1.0), 5),
+        similar.Node(("w:pesan", "w:seberang", "w:warga"), (1.0, 1.0, 0.2), 2),
+        similar.Node(("w:reservation", "w:seberang"), (1.0, 1.0), 3),
+        similar.Node(("w:reservation", "w:seberang", "w:pesan"), (1.0, 1.0, 0.5), 1),
+        similar.Node(("w:antre", "w:seberang"), (1.0, 1.0), 4),
+    ]
+    scorer = similar.Scorer(lambda t: frozenset({t}), links={("w:pesan", "w:reservation"): 3.0})
+    space = similar.TermSpace(nodes, scorer)
+    merged = similar.merge_profiles([0, 0, 2, 2, 4], nodes, space.weights(nodes), space, cut=0.85)
+    assert merged[0] == merged[2] != merged[4]
 
 
 def test_one_long_tail_function_in_two_languages_affixes_and_word_order(app: Any) -> None:
