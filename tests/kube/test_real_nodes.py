@@ -183,19 +183,6 @@ def test_service_and_dns_answer_from_both_nodes(real_site: Any, web: str) -> Non
     assert seen == backends, f"answers came from {seen}, backends are {backends}"
 
 
-def test_node_restart_brings_pods_back(real_site: Any, web: str) -> None:
-    victim = pods(real_site, web, "web")[0]["spec"]["nodeName"]
-    subprocess.run(["podman", "restart", "--time", "10", victim], check=True, capture_output=True, timeout=180)
-    from pdn.lab.kube_addons import wait_nodes_ready
-    from pdn.sites import load_sites
-
-    wait_nodes_ready(load_sites().site(real_site.site), [victim], 240)
-    wait_rollout(real_site, web, "web", timeout=240)
-    running = pods(real_site, web, "web")
-    assert {pod["spec"]["nodeName"] for pod in running} == set(real_site.nodes)
-    assert all(c["ready"] for pod in running for c in pod["status"]["containerStatuses"])
-
-
 def test_hardening_keeps_the_nodes_ready_and_pods_running(real_site: Any, web: str) -> None:
     """The playbooks run on joined nodes, so the kubelet and containerd tasks run for real."""
     from pdn.harden.runner import run_playbook
@@ -212,6 +199,22 @@ def test_hardening_keeps_the_nodes_ready_and_pods_running(real_site: Any, web: s
 
     wait_nodes_ready(load_sites().site(real_site.site), real_site.nodes, 180)
     wait_rollout(real_site, web, "web", timeout=180)
+    test_service_and_dns_answer_from_both_nodes(real_site, web)
+
+
+def test_hardened_node_restart_brings_pods_back(real_site: Any, web: str) -> None:
+    """A hardened node (its firewall, kubelet settings and sysctls now in force at boot) comes back
+    Ready after a restart, with its pods Running and the Service answering again."""
+    victim = pods(real_site, web, "web")[0]["spec"]["nodeName"]
+    subprocess.run(["podman", "restart", "--time", "10", victim], check=True, capture_output=True, timeout=180)
+    from pdn.lab.kube_addons import wait_nodes_ready
+    from pdn.sites import load_sites
+
+    wait_nodes_ready(load_sites().site(real_site.site), [victim], 240)
+    wait_rollout(real_site, web, "web", timeout=240)
+    running = pods(real_site, web, "web")
+    assert {pod["spec"]["nodeName"] for pod in running} == set(real_site.nodes)
+    assert all(c["ready"] for pod in running for c in pod["status"]["containerStatuses"])
     test_service_and_dns_answer_from_both_nodes(real_site, web)
 
 
@@ -313,6 +316,41 @@ def test_tenant_egress_follows_the_baseline(real_site: Any, tenants: dict[str, s
     assert not fetch(real_site, a, "client", api["spec"]["clusterIP"], 443), "a tenant pod reached the API server"
     # ingress too: a pod outside the tenant cannot open the tenant's server
     assert not fetch(real_site, web, client, pod_ip(real_site, a, "web")), "an outside pod reached a tenant pod"
+
+
+def test_lab_down_keeps_real_nodes_and_lab_up_restarts_them(real_site: Any, web: str) -> None:
+    """``lab down`` (no purge) only stops real nodes; ``lab up`` restarts the same containers,
+    which come back as members of the kept cluster (no new join) with their pods Running."""
+    from pdn.lab import runtime
+    from pdn.lab.nodes_bridge import resume_node_containers, start_real_nodes, stop_node_containers
+    from pdn.up import plan_sites
+
+    def identities() -> dict[str, tuple[str, str]]:
+        listing = json.loads(real_site.kubectl("get", "nodes", "-l", "pdn.go.id/node-kind=real", "-o", "json").stdout)
+        containers = {
+            name: subprocess.run(["podman", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+            for name in real_site.nodes
+        }  # fmt: skip
+        return {
+            n["metadata"]["name"]: (n["metadata"]["uid"], containers[n["metadata"]["name"]]) for n in listing["items"]
+        }
+
+    before = identities()
+    lab_sites = plan_sites([real_site.site]).lab
+    for site in lab_sites:
+        stop_node_containers(site, keep_real=True)
+    runtime.down(lab_sites)
+    for name in real_site.nodes:
+        state = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name], capture_output=True,
+                               text=True, check=True).stdout.strip()  # fmt: skip
+        assert state == "exited", f"{name}: {state}: lab down must stop a real node, not remove it"
+    resume_node_containers(lab_sites)
+    runtime.up(lab_sites)
+    start_real_nodes([real_site.site], len(real_site.nodes))
+    assert identities() == before, "the nodes were re-created or re-registered instead of restarted"
+    wait_rollout(real_site, web, "web", timeout=240)
+    test_service_and_dns_answer_from_both_nodes(real_site, web)
 
 
 def test_every_node_has_its_own_systemd_cgroup_tree(real_site: Any, web: str) -> None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pdn.backup import kube, seed, store, velero
 from pdn.backup.compare import compare_namespaces
@@ -31,6 +31,7 @@ from pdn.backup.drill_record import write_all
 from pdn.backup.report import DrillResult, Phase
 from pdn.console import console
 from pdn.errors import PdnError
+from pdn.progress import StepProgress
 from pdn.wait import wait_until
 
 BACKUP_TIMEOUT = 600.0
@@ -60,16 +61,10 @@ class Timeline:
             self.phases.append(Phase(name, started, datetime.now(UTC)))
 
 
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[count]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+def _progress(what: str, total: float | None = None, count: str = "", key: str | None = None) -> StepProgress:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+               TimeElapsedColumn())  # fmt: skip
+    return StepProgress(what, total=total, unit="items", key=key, columns=columns, fields={"count": count})
 
 
 def wait_for(
@@ -82,15 +77,14 @@ def wait_for(
     counts: Callable[[dict[str, Any]], tuple[int, int | None]] = lambda _obj: (0, None),
 ) -> dict[str, Any]:
     """Poll a Velero object until ``done``; show its progress. Raises on timeout."""
-    with _progress() as progress:
-        task = progress.add_task(label, total=None, count="")
+    with _progress(label, key=f"drill {label}") as progress:
 
         def look() -> dict[str, Any] | None:
             found = kube.velero_get(site, plural, name)
             if found is not None:
                 completed, total = counts(found)
                 phase = found.get("status", {}).get("phase", "New")
-                progress.update(task, completed=completed, total=total, description=f"{label} [{phase}]",
+                progress.update(completed=completed, total=total, description=f"{label} [{phase}]", doing=phase,
                                 count=f"{completed}/{total} items" if total else "")  # fmt: skip
             return found
 
@@ -102,7 +96,7 @@ def wait_for(
         assert found is not None
         total = counts(found)[1]
         if total:
-            progress.update(task, completed=total, count=f"{total}/{total} items")
+            progress.update(completed=total, count=f"{total}/{total} items")
         return found
 
 
@@ -125,9 +119,8 @@ def _seed(plan: Plan, count: int) -> int:
         plan.created_namespaces.append(plan.seed_namespace)
     target = plan.seed_namespace or next(iter(plan.namespaces))
     objects = seed.workloads(target, count, plan.run_id)
-    with _progress() as progress:
-        task = progress.add_task(f"seeding {plan.source}/{target}", total=len(objects), count=f"{count} objects")
-        seed.apply(plan.source, objects, lambda n: progress.advance(task, n))
+    with _progress(f"seeding {plan.source}/{target}", total=len(objects), count=f"{count} objects") as progress:
+        seed.apply(plan.source, objects, progress.advance)
     return len(objects)
 
 

@@ -18,7 +18,9 @@ from pdn.harden.report import NodeReport, judge, kube_bench_cell, write_reports
 from pdn.harden.runner import PlaybookRun, run_playbook
 from pdn.nodes import list_nodes, write_inventory
 from pdn.nodes.inventory import site_group
+from pdn.nodes.runtime import Node
 from pdn.paths import lab_dir, out_dir
+from pdn.progress import StepProgress
 from pdn.sites import load_sites
 
 app = typer.Typer(
@@ -101,10 +103,20 @@ def report_command(
         raise PdnError("no node container is running", hint="pdn lab up --nodes 4")
     folder = out or out_dir() / "harden" / "report"
     with (
-        console.status(f"Lynis, ssh-audit and kube-bench on {len(nodes)} node(s) (a minute or two each)"),
+        StepProgress(
+            f"Lynis, ssh-audit and kube-bench on {len(nodes)} node(s) (a minute or two each)",
+            total=len(nodes),
+            unit="nodes",
+        ) as step,
         ThreadPoolExecutor(max_workers=4) as pool,
     ):
-        reports: list[NodeReport] = list(pool.map(judge, nodes))
+
+        def judge_one(node: Node) -> NodeReport:
+            report = judge(node)
+            step.advance()
+            return report
+
+        reports: list[NodeReport] = list(pool.map(judge_one, nodes))
     written = write_reports(reports, folder)
     table = Table(
         "node", "role", "Lynis index", "ssh-audit fail", "ssh-audit warn", "kube-bench", title="hardening report"

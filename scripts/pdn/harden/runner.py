@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-from pdn.console import console
 from pdn.errors import PdnError, ToolMissingError
 from pdn.harden.engine import Engine, engine_env
 from pdn.paths import out_dir, repo_root
+from pdn.progress import StepProgress
 
 #: Variables of the caller's environment that ``ansible-playbook`` may see (plus every ``ANSIBLE_*``).
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SSH_AUTH_SOCK", "TZ")
@@ -215,11 +215,13 @@ def run_playbook(
     stats: dict[str, Any] = {}
     failures: list[TaskFailure] = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pdn-harden-") as private, log.open("w") as handle, Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} tasks"),
-        TimeElapsedColumn(), console=console, transient=True, disable=quiet,
+    what = f"{label}{' (check)' if check else ''}"
+    with tempfile.TemporaryDirectory(prefix="pdn-harden-") as private, log.open("w") as handle, StepProgress(
+        what, unit="tasks", key=f"harden {what} {Path(playbook).name} {limit or 'all'}", transient=True, disable=quiet,
+        columns=(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} tasks"),
+                 TimeElapsedColumn()),
+        log=lambda line: handle.write(line + "\n"),
     ) as progress:  # fmt: skip
-        bar = progress.add_task(f"{label}{' (check)' if check else ''}", total=None)
 
         def on_event(event: dict[str, Any]) -> bool:
             if event.get("stdout"):
@@ -227,7 +229,8 @@ def run_playbook(
             kind = event.get("event")
             if kind == "playbook_on_task_start":
                 task = str((event.get("event_data") or {}).get("task", ""))
-                progress.update(bar, advance=1, description=f"{label}: {task[:60]}")
+                progress.advance()
+                progress.update(description=f"{label}: {task[:60]}", doing=task[:60])
             elif kind == "playbook_on_stats":
                 stats.update(event.get("event_data") or {})
             failure = failure_from_event(event)

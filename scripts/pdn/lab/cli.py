@@ -13,6 +13,7 @@ from pdn.console import console
 from pdn.errors import InputError, PdnError
 from pdn.lab import endpoints, layout, runtime
 from pdn.lab.nodes_bridge import (
+    pause_node_containers,
     resume_node_containers,
     start_node_containers,
     start_real_nodes,
@@ -87,6 +88,8 @@ def down_command(
 
         kind.down(site or ())
         return
+    if not purge:  # every site's real nodes stop side by side, not one site after another
+        pause_node_containers(site or layout.site_ids())
     for site_id in site or layout.site_ids():
         stop_node_containers(site_id, keep_real=not purge)
     stopped = runtime.down(site or (), purge=purge, report=_say)

@@ -14,6 +14,7 @@ from pathlib import Path
 from pdn import paths
 from pdn.console import console
 from pdn.errors import ToolMissingError
+from pdn.progress import StepProgress
 
 
 def inventory_path() -> Path:
@@ -55,22 +56,31 @@ def start_real_nodes(site_ids: list[str], count: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from pdn import nodes
-    from pdn.lab.realnodes import join_site_nodes, launch_site_nodes
-    from pdn.sites import load_sites
+    from pdn.lab.hostlimits import check_room_for_nodes
+    from pdn.lab.realnodes import JoinedNode, join_site_nodes, launch_site_nodes
+    from pdn.nodes.runtime import Node, node_name
+    from pdn.sites import Site, load_sites
 
     def say(site: str, message: str) -> None:
         console.print(f"[cyan]{site:<12}[/] {message}")
-
-    from pdn.lab.hostlimits import check_room_for_nodes
-    from pdn.nodes.runtime import node_name
 
     running = {node.name for node in nodes.list_nodes() if node.state == "running"}
     wanted = {node_name(site_id, index) for site_id in site_ids for index in range(1, count + 1)}
     check_room_for_nodes(len(wanted - running))
     model = load_sites()
     launched = [(model.site(site_id), launch_site_nodes(model.site(site_id), count, say)) for site_id in site_ids]
-    with ThreadPoolExecutor(max_workers=max(1, len(launched))) as pool:
-        joined = list(pool.map(lambda pair: join_site_nodes(pair[0], pair[1], say), launched))
+    with (
+        StepProgress(f"joining the real nodes of {len(launched)} site(s)", total=len(launched), unit="sites",
+                     key=f"real nodes join {len(launched)}x{count}") as step,
+        ThreadPoolExecutor(max_workers=max(1, len(launched))) as pool,
+    ):  # fmt: skip
+
+        def join_one(pair: tuple[Site, list[Node]]) -> list[JoinedNode]:
+            states = join_site_nodes(pair[0], pair[1], say)
+            step.advance()
+            return states
+
+        joined = list(pool.map(join_one, launched))
     path = nodes.write_inventory(inventory_path())
     for (site, _), states in zip(launched, joined, strict=True):
         ready = sum(state.ready for state in states)
@@ -88,6 +98,17 @@ def resume_node_containers(site_ids: list[str]) -> None:
         console.print(f"restarting {len(resumed)} real node(s) while the control planes start")
 
 
+def pause_node_containers(site_ids: list[str]) -> None:
+    """Stop the running real nodes of ``site_ids`` (kept for the next ``lab up``), all at once."""
+    if not _available() or shutil.which("podman") is None:
+        return
+    from pdn import nodes
+
+    stopped = nodes.pause_real_nodes(site_ids)
+    if stopped:
+        console.print(f"stopped {len(stopped)} real node(s) of {', '.join(site_ids)}; `lab up` restarts them")
+
+
 def stop_node_containers(site_id: str, *, keep_real: bool = False) -> None:
     """Remove the node containers of ``site_id`` (nothing to do without podman or pdn.nodes).
 
@@ -101,13 +122,18 @@ def stop_node_containers(site_id: str, *, keep_real: bool = False) -> None:
     from pdn.lab import sitenet
 
     if keep_real and any(node.address for node in nodes.list_nodes(site_id)):
-        stopped = nodes.pause_nodes(site_id)
-        if stopped:
-            console.print(f"[cyan]{site_id:<12}[/] stopped {len(stopped)} real node(s); `lab up` restarts them")
+        pause_node_containers([site_id])
         return
+    real = [node for node in nodes.list_nodes(site_id) if node.address]
     removed = nodes.stop_nodes(site_id)
     if removed:
         console.print(f"[cyan]{site_id:<12}[/] removed {len(removed)} node container(s)")
+    if real:  # the bridges into the site network served these nodes only
+        from pdn.lab.processes import stop
+
+        for node in real:
+            stop(sitenet.ssh_bridge_spec(site_id, node.name, node.port, node.address))
+        stop(sitenet.bridge_spec(site_id))
     if sitenet.remove_network(site_id):
         console.print(f"[cyan]{site_id:<12}[/] removed network {sitenet.network_name(site_id)}")
     if inventory_path().exists():

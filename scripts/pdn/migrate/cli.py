@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -26,6 +25,7 @@ from rich.table import Table
 from pdn.console import console
 from pdn.errors import InputError
 from pdn.migrate import workspace as ws
+from pdn.progress import StepProgress
 from pdn.safeload import shown
 
 app = typer.Typer(
@@ -420,16 +420,18 @@ def show(
             console.print(f"[bold]{app_id} · {name}[/]: {escape(str(content))}")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
+def _progress(what: str) -> StepProgress:
+    return StepProgress(
+        what,
+        unit="bytes",
+        columns=(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ),
     )
 
 
@@ -526,9 +528,8 @@ def copy_command(
         friendly_errors(f"copy {app_id}"),
         Ledger(ledger_file) as ledger,
         TargetStore(target) as store,
-        _progress() as bar,
+        _progress(f"copy {app_id} → {bucket}") as bar,
     ):
-        task = bar.add_task(f"copy {app_id} → {bucket}", total=None)
         report = stage.copy(
             store,
             src,
@@ -537,8 +538,8 @@ def copy_command(
             ledger,
             workers,
             dry_run,
-            progress=lambda n: bar.advance(task, n),
-            total=lambda n: bar.update(task, total=n),
+            progress=bar.advance,
+            total=lambda n: bar.update(total=n),
         )
     verb = "would copy" if dry_run else "copied"
     console.print(
@@ -593,10 +594,9 @@ def verify_command(
         friendly_errors(f"verify {app_id}"),
         Ledger(ledger_file) as ledger,
         TargetStore(target) as store,
-        _progress() as bar,
+        _progress(f"verify {app_id}") as bar,
     ):
         stored = ledger.meta()
-        task = bar.add_task(f"verify {app_id}", total=None)
         report = stage.verify(
             store,
             bucket or stored.get("bucket") or bucket_name(app_id),
@@ -604,8 +604,8 @@ def verify_command(
             ledger,
             src,
             workers,
-            progress=lambda n: bar.advance(task, n),
-            total=lambda n: bar.update(task, total=n),
+            progress=bar.advance,
+            total=lambda n: bar.update(total=n),
         )
     if report.mismatched or report.missing:
         raise PdnError(

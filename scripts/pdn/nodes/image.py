@@ -15,10 +15,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pdn.console import console
 from pdn.errors import PdnError
 from pdn.nodes.podman import podman, require
 from pdn.paths import cache_dir
+from pdn.progress import StepProgress
 
 SUITE = "bookworm"
 MIRROR = os.environ.get("PDN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -143,7 +143,9 @@ def _build_rootfs(target: Path) -> None:
     debootstrap = require("debootstrap", "debootstrap")
     packages = ",".join(BASE_PACKAGES + KUBERNETES_PACKAGES + HARDENING_PACKAGES)
     log = target.parent / "debootstrap.log"
-    with console.status(f"debootstrap {SUITE} ({len(packages.split(','))} packages, a few minutes)"):
+    with StepProgress(
+        f"debootstrap {SUITE} ({len(packages.split(','))} packages, a few minutes)", key="node image debootstrap"
+    ):
         with log.open("w") as handle:
             proc = subprocess.run(
                 [debootstrap, "--variant=minbase", f"--include={packages}", SUITE, str(target), MIRROR],
@@ -174,7 +176,7 @@ def build_tarball() -> Path:
         rootfs = Path(tmp) / "rootfs"
         _build_rootfs(rootfs)
         partial = tarball.with_suffix(".partial")
-        with console.status("packing the node rootfs"):
+        with StepProgress("packing the node rootfs", key="node image pack"):
             subprocess.run(
                 ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-czf", str(partial), "."],
                 check=True,
@@ -193,7 +195,7 @@ def ensure_image() -> str:
     if _image_present(tag):
         return tag
     tarball = build_tarball()
-    with console.status(f"importing {tarball.name} into podman"):
+    with StepProgress(f"importing {tarball.name} into podman", key="node image import"):
         podman(
             ["import", "--change", "CMD=/sbin/init", "--change", "STOPSIGNAL=SIGRTMIN+3", str(tarball), tag],
             timeout=900,

@@ -15,10 +15,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pdn.console import console
 from pdn.nodes.image import ensure_image
 from pdn.nodes.podman import podman
 from pdn.paths import cache_dir
+from pdn.progress import StepProgress
 from pdn.toolchain import resolve
 
 FILES = Path(__file__).with_name("files")
@@ -97,7 +97,7 @@ def ensure_kube_image() -> str:
         tag = f"{IMAGE_REPO}:{_digest(base, context)}"
         if podman(["image", "exists", tag], check=False).returncode == 0:
             return tag
-        with console.status(f"building the real-node image {tag}"):
+        with StepProgress(f"building the real-node image {tag}", key="real-node image build"):
             podman(
                 ["build", "--runtime", "runc", "--pull=never", "--network", "none", "-q",
                  "--build-arg", f"BASE={base}", "-f", str(CONTAINERFILE), "-t", tag, str(context)],

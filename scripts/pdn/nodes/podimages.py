@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdn.console import console
 from pdn.errors import PdnError
 from pdn.nodes.podman import podman, require
 from pdn.nodes.runtime import KUBE_ULIMITS
 from pdn.paths import cache_dir
+from pdn.progress import StepProgress
 from pdn.toolchain import resolve
 from pdn.toolchain.build import go_env, module_dir_of
 from pdn.toolchain.lock import load_lock
@@ -198,10 +198,11 @@ def ensure_pod_images(base_image: str, kubernetes_version: str) -> list[Path]:
     """Build (or reuse) every pod image; return the archives nodes import."""
     images = pod_images(kubernetes_version)
     archives = []
-    with console.status("pod images for the real nodes") as status:
+    with StepProgress("pod images for the real nodes", total=len(images), unit="images", key="pod images") as step:
         for image in images:
-            status.update(f"pod image {image.name}")
+            step.update(description=f"pod image {image.name}", doing=image.name)
             archives.append(build_image(image, base_image))
+            step.advance()
     index = {image.name: path.name for image, path in zip(images, archives, strict=True)}
     (images_dir() / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return archives

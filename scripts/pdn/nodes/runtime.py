@@ -16,13 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import Progress
-
-from pdn.console import console
 from pdn.errors import InputError
 from pdn.nodes.image import ensure_image
 from pdn.nodes.podman import podman, require
 from pdn.paths import lab_dir
+from pdn.progress import StepProgress
 from pdn.sites import load_sites
 from pdn.sites.model import Site
 from pdn.wait import wait_until
@@ -209,6 +207,10 @@ def _run_container(node: Node, image: str, kube: KubeRun | None = None) -> None:
         args += ["--cap-add", "NET_ADMIN", "-p", f"127.0.0.1:{node.port}:22"]
     else:
         args += [*KUBE_ULIMITS, "--privileged", "--cgroupns=private"]
+        # PID 1 is pdn-node-init, so podman does not see systemd and would stop it with SIGTERM,
+        # which systemd as PID 1 ignores (it re-executes itself): every stop waited for the kill.
+        # SIGRTMIN+3 is systemd's "halt": kubelet, containerd and the pods stop in order.
+        args += ["--stop-signal", "SIGRTMIN+3"]
         # No -p: podman does not forward published ports into an internal network; the lab bridges
         # 127.0.0.1:<port> to the node's SSH instead (pdn.lab.sitenet.ssh_bridge_spec).
         args += ["--network", kube.network, "--ip", kube.addresses[node.index]]
@@ -305,19 +307,21 @@ def start_nodes(
         planned.append(existing.get(name) or fresh)
     keys: dict[str, str] = {}
     deadline = time.monotonic() + 120
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"starting {count} node(s) for {site.id}", total=len(planned) * 2)
+    with StepProgress(f"starting {count} node(s) for {site.id}", total=len(planned) * 2, unit="steps",
+                      transient=True) as step:  # fmt: skip
         for node in planned:
+            step.update(doing=f"container {node.name}")
             current = existing.get(node.name)
             if current is None:
                 _run_container(node, image, kube)
             elif current.state != "running":
                 podman(["start", node.name])
-            progress.advance(task)
+            step.advance()
         for node in planned:
+            step.update(doing=f"SSH host key of {node.name}")
             keys[node.name] = _host_key(node.name, deadline)
             _install_key(node.name)
-            progress.advance(task)
+            step.advance()
     _write_known_hosts(planned, keys)
     if kube is None:  # real nodes are reached through the lab's bridges, which start after this
         for node in planned:
@@ -351,11 +355,16 @@ def resume_real_nodes(site_ids: Sequence[str]) -> list[str]:
     return names
 
 
-def pause_nodes(site_id: str | None = None) -> list[str]:
-    """Stop (not remove) the running node containers of ``site_id``; return their names."""
-    names = [node.name for node in list_nodes(site_id) if node.state == "running"]
+def pause_real_nodes(site_ids: Sequence[str]) -> list[str]:
+    """Stop (not remove) the running real nodes of ``site_ids``, all in one go; return their names.
+
+    systemd halts on the stop signal (kubelet and containerd stop in order within seconds); pod
+    processes that run as PID 1 of their own namespace ignore the final SIGTERM, so podman kills
+    what is left after 10 s. Nothing is lost: the node's state lives in its volume and the cluster.
+    """
+    names = [node.name for node in list_nodes() if node.site in site_ids and node.address and node.state == "running"]
     if names:
-        podman(["stop", "--time", "20", *names], timeout=180)
+        podman(["stop", "--time", "10", *names], timeout=180)
     return names
 
 

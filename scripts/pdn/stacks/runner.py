@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from pdn.console import console
 from pdn.errors import PdnError, ToolMissingError
+from pdn.progress import StepProgress
 from pdn.stacks.workspace import Workspace, lab_credentials
 
 
@@ -75,23 +75,22 @@ def run(
 ) -> list[Outcome]:
     """Run ``action`` on each site in turn (2 cores: one stack at a time), with a progress bar."""
     outcomes: list[Outcome] = []
-    with Progress(
+    columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed} resources"),
         TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        for site in sites:
-            task = progress.add_task(f"{action} {site}", total=None)
+    )
+    for site in sites:
+        # The resource count of the last run of the same action is the estimated total.
+        with StepProgress(f"{action} {site}", unit="resources", key=f"stack {action} {site}", columns=columns) as step:
 
-            def on_event(event: auto.EngineEvent, task_id: Any = task) -> None:
+            def on_event(event: auto.EngineEvent) -> None:
                 if event.res_outputs_event is not None or (
                     action == "preview" and event.resource_pre_event is not None
                 ):
-                    progress.advance(task_id)
+                    step.advance()
 
             start = time.monotonic()
             stack = select_stack(ws, site)
@@ -108,20 +107,19 @@ def run(
                 else:
                     raise PdnError(f"unknown action {action}")
             except auto.CommandError as error:
-                progress.update(task, description=f"[red]{action} {site} failed")
+                step.update(description=f"[red]{action} {site} failed")
                 raise PdnError(f"pulumi {action} of stack {site} failed: {_tail(str(error))}") from None
             seconds = time.monotonic() - start
             outcome = Outcome(site, action, seconds, {str(getattr(k, "value", k)): int(v) for k, v in changes.items()})
             outcome.resources = sum(outcome.changes.values())
-            progress.update(
-                task,
-                total=progress.tasks[task].completed or 1,
-                completed=progress.tasks[task].completed or 1,
+            step.update(
+                total=step.done or 1,
+                completed=step.done or 1,
                 description=f"[green]{action} {site}: {_summary(outcome.changes)}",
             )
-            outcomes.append(outcome)
-            if on_done:
-                on_done(outcome)
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome)
     return outcomes
 
 

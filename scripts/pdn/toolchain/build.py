@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from pdn import paths
 from pdn.console import console
 from pdn.errors import PdnError, ToolMissingError
+from pdn.progress import PLAIN_PROGRESS_EVERY, StepProgress
 from pdn.toolchain import langhost_launcher
 from pdn.toolchain.eta import BuildClock, describe_left, record_time
 from pdn.toolchain.locate import (
@@ -40,7 +41,6 @@ from pdn.toolchain.lock import Lock, Unit, load_lock
 
 GIB = 1024**3
 MEMORY_PER_BUILD = 6 * GIB  # peak of a kube-apiserver build with -p 2, with room to spare
-PLAIN_PROGRESS_EVERY = 30.0  # seconds between plain progress lines when the output is no terminal
 
 
 @dataclass
@@ -325,30 +325,32 @@ def build(
         TextColumn("[dim]{task.fields[step]}", justify="left"),
     )
     clock = BuildClock([unit.name for unit in units if force or not is_current(unit)], workers)
-    with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("all", total=max(clock.total, 1.0), unit="toolchain (estimated)", step="")
+    steps: dict[str, str] = {}
+
+    def plain_line() -> str:
+        with lock_guard:
+            finished = len(outcomes)
+            building = ", ".join(f"{name} ({step})" for name, step in sorted(steps.items()))
+        return (
+            f"toolchain: {finished}/{len(units)} units done; building {building or 'nothing'}; "
+            f"{describe_left(clock.seconds_left())}"
+        )
+
+    with StepProgress(
+        "toolchain", columns=columns, console=console, every=PLAIN_PROGRESS_EVERY, line=plain_line,
+        fields={"unit": "toolchain (estimated)", "step": ""},
+    ) as overall:  # fmt: skip
+        progress = overall.progress
+        # The overall bar counts estimated seconds of work: rich shows it, the plain lines say it in words.
+        progress.update(overall.task, total=max(clock.total, 1.0))
         tasks: dict[str, TaskID] = {
             unit.name: progress.add_task(unit.name, total=None, unit=unit.name, step="waiting") for unit in units
         }
         stop_ticking = threading.Event()
 
-        steps: dict[str, str] = {}
-
         def tick() -> None:
-            last_line = time.monotonic()
             while not stop_ticking.wait(1.0):
-                progress.update(overall, completed=clock.done(), step=describe_left(clock.seconds_left()))
-                # Without a terminal (a CI log, a file) the bars never draw: a plain line instead.
-                if not console.is_terminal and time.monotonic() - last_line >= PLAIN_PROGRESS_EVERY:
-                    last_line = time.monotonic()
-                    with lock_guard:
-                        finished = len(outcomes)
-                        building = ", ".join(f"{name} ({step})" for name, step in sorted(steps.items()))
-                    console.print(
-                        f"toolchain: {finished}/{len(units)} units done; building {building or 'nothing'}; "
-                        f"{describe_left(clock.seconds_left())}",
-                        highlight=False,
-                    )
+                progress.update(overall.task, completed=clock.done(), step=describe_left(clock.seconds_left()))
 
         def run(unit: Unit) -> Outcome:
             task = tasks[unit.name]
@@ -380,7 +382,7 @@ def build(
         finally:
             stop_ticking.set()
             ticker.join()
-        progress.update(overall, completed=clock.total, step="done")
+        progress.update(overall.task, completed=clock.total, step="done")
     notes = install_plugins(lock)
     if read_stamp("pulumi", lock.unit_of("pulumi")) is not None:
         notes.append(langhost_launcher.write())

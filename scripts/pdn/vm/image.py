@@ -22,12 +22,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdn.console import console
 from pdn.errors import PdnError
 from pdn.nodes.image import BASE_PACKAGES, HARDENING_PACKAGES, MIRROR, SUITE, recipe_digest
 from pdn.nodes.image import recipe as node_recipe
 from pdn.nodes.podman import require
 from pdn.paths import cache_dir
+from pdn.progress import StepProgress
 
 USER = "ansible"
 
@@ -178,7 +178,8 @@ def _run(args: list[str], what: str, *, env: dict[str, str] | None = None, log: 
 def _debootstrap(rootfs: Path, public_key: str, log: Path) -> None:
     debootstrap = require("debootstrap", "debootstrap")
     packages = ",".join(BASE_PACKAGES + HARDENING_PACKAGES + VM_PACKAGES)
-    with console.status(f"debootstrap {SUITE} with a kernel ({len(packages.split(','))} packages, several minutes)"):
+    what = f"debootstrap {SUITE} with a kernel ({len(packages.split(','))} packages, several minutes)"
+    with StepProgress(what, key="vm image debootstrap"):
         _run(
             [debootstrap, "--variant=minbase", f"--include={packages}", SUITE, str(rootfs), MIRROR],
             "debootstrap",
@@ -224,8 +225,9 @@ def _make_disks(rootfs: Path, target: Path, log: Path) -> None:
         source.mkdir()
         shutil.copystat(tree, source)
         trees[fs.mountpoint] = tree
-    with console.status(f"making {len(FILESYSTEMS)} ext4 disks"):
+    with StepProgress(f"making {len(FILESYSTEMS)} ext4 disks", total=len(FILESYSTEMS), unit="disks") as step:
         for fs in FILESYSTEMS:
+            step.update(doing=fs.label)
             raw = target / f"{fs.label}.raw"
             _run(
                 [mkfs, "-q", "-F", "-L", fs.label, "-d", str(trees[fs.mountpoint]), str(raw), fs.size],
@@ -236,6 +238,7 @@ def _make_disks(rootfs: Path, target: Path, log: Path) -> None:
                 [qemu_img, "convert", "-O", "qcow2", str(raw), str(target / fs.disk_name)], "qemu-img convert", log=log
             )
             raw.unlink()
+            step.advance()
 
 
 def build_image() -> VmImage:

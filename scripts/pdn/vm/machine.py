@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdn.console import console
 from pdn.errors import PdnError
 from pdn.nodes.podman import require
 from pdn.nodes.runtime import namespace, port_base
 from pdn.paths import lab_dir
+from pdn.progress import StepProgress
 from pdn.vm.image import FILESYSTEMS, USER, VmImage, ensure_image
 from pdn.wait import WaitTimeout, wait_until
 
@@ -188,7 +188,7 @@ def start_vm(name: str | None = None, port: int | None = None, *, memory_mb: int
     pid = int((folder / "qemu.pid").read_text().strip())
     vm = Vm(name=name, port=port, image=image.path, pid=pid)
     _state_path(name).write_text(json.dumps({"port": port, "image": str(image.path), "pid": pid}))
-    with console.status(f"booting {name} (software emulation, about a minute)"):
+    with StepProgress(f"booting {name} (software emulation, about a minute)", key="vm boot"):
         try:
             wait_for_ssh(vm, timeout)
         except PdnError:

@@ -241,7 +241,7 @@ def test_every_kube_bench_waiver_names_a_node_check() -> None:
 def _fake_nodes(monkeypatch: pytest.MonkeyPatch, real: bool) -> dict[str, list[str]]:
     from pdn import nodes
 
-    calls: dict[str, list[str]] = {"paused": [], "removed": [], "networks": []}
+    calls: dict[str, list[str]] = {"paused": [], "removed": [], "networks": [], "bridges": []}
     node = Node("pdn-cikarang-node-1", "cikarang", 1, "worker", "fd", "z", 24001, address="10.250.1.11" if real else "")
 
     def record(what: str, value: str) -> list[str]:
@@ -249,10 +249,11 @@ def _fake_nodes(monkeypatch: pytest.MonkeyPatch, real: bool) -> dict[str, list[s
         return [value]
 
     monkeypatch.setattr(nodes, "list_nodes", lambda site=None: [node])
-    monkeypatch.setattr(nodes, "pause_nodes", lambda site=None: record("paused", node.name))
+    monkeypatch.setattr(nodes, "pause_real_nodes", lambda sites: record("paused", node.name))
     monkeypatch.setattr(nodes, "stop_nodes", lambda site=None: record("removed", node.name))
     monkeypatch.setattr(sitenet, "remove_network", lambda site: bool(record("networks", site)))
     monkeypatch.setattr("pdn.lab.nodes_bridge.shutil.which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr("pdn.lab.processes.stop", lambda spec: bool(record("bridges", spec.name)))
     monkeypatch.setattr(nodes, "write_inventory", lambda path: path)
     return calls
 
@@ -272,6 +273,8 @@ def test_lab_down_stops_real_nodes_and_purge_removes_them(
     stop_node_containers("cikarang", keep_real=keep)
     assert bool(calls["paused"]) == paused and bool(calls["removed"]) == removed
     assert bool(calls["networks"]) == removed, "the site network goes exactly when the nodes go"
+    expected = ["ssh-bridge-pdn-cikarang-node-1", "kube-apiserver-bridge"] if real and removed else []
+    assert calls["bridges"] == expected, "a removed real node's bridges stop with it"
 
 
 def test_inotify_instances_are_counted_across_the_host() -> None:
