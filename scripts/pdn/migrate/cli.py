@@ -89,7 +89,9 @@ def generate(
     seed: int = typer.Option(42, help="Random seed: same seed, same files."),
     fmt: str = typer.Option("csv", "--format", help="csv, json or yaml."),
     split: str = typer.Option(
-        "seen", "--split", help="seen, or tuning/heldout: 12 % long-tail functions of that split's own vocabulary."
+        "seen",
+        "--split",
+        help="seen, or tuning/heldout/heldout2/heldout3: 12 % long-tail functions of that split's own vocabulary.",
     ),
 ) -> None:
     """Write a realistic synthetic national inventory (deterministic per seed) with true labels."""
