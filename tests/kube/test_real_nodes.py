@@ -100,13 +100,17 @@ def _kubectl_base(site: Any) -> list[str]:
     return [str(resolve("kubectl")), "--kubeconfig", str(site.kubeconfig)]
 
 
-def wait_rollout(site: Any, ns: str, name: str, timeout: int = 180) -> None:
-    done = site.kubectl("rollout", "status", f"deployment/{name}", "-n", ns, f"--timeout={timeout}s", check=False,
-                        timeout=timeout + 30)  # fmt: skip
+def kubectl_wait(site: Any, ns: str, what: str, *args: str, timeout: int = 180) -> None:
+    """``kubectl ARGS --timeout``; on failure the namespace's pods and events go into the message."""
+    done = site.kubectl(*args, "-n", ns, f"--timeout={timeout}s", check=False, timeout=timeout + 30)
     if done.returncode != 0:
         pods = site.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
         events = site.kubectl("get", "events", "-n", ns, check=False).stdout[-2000:]
-        raise AssertionError(f"{ns}/{name} did not roll out: {done.stderr}\n{pods}\n{events}")
+        raise AssertionError(f"{what}: {done.stderr}\n{pods}\n{events}")
+
+
+def wait_rollout(site: Any, ns: str, name: str, timeout: int = 180) -> None:
+    kubectl_wait(site, ns, f"{ns}/{name} did not roll out", "rollout", "status", f"deployment/{name}", timeout=timeout)
 
 
 def pods(site: Any, ns: str, app: str) -> list[dict[str, Any]]:
@@ -247,12 +251,8 @@ def pod(ns: str, name: str, script: str, port: int | None = None) -> dict[str, A
 
 
 def wait_running(site: Any, ns: str, names: list[str], timeout: int = 180) -> None:
-    done = site.kubectl("wait", "--for=condition=Ready", "-n", ns, *(f"pod/{name}" for name in names),
-                        f"--timeout={timeout}s", check=False, timeout=timeout + 30)  # fmt: skip
-    if done.returncode != 0:
-        listing = site.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
-        events = site.kubectl("get", "events", "-n", ns, check=False).stdout[-2000:]
-        raise AssertionError(f"pods of {ns} did not start: {done.stderr}\n{listing}\n{events}")
+    pods = (f"pod/{name}" for name in names)
+    kubectl_wait(site, ns, f"pods of {ns} did not start", "wait", "--for=condition=Ready", *pods, timeout=timeout)
 
 
 def pod_ip(site: Any, ns: str, name: str) -> str:

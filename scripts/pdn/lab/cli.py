@@ -143,14 +143,14 @@ def _print_real_nodes(site_ids: list[str], serving: set[str]) -> None:
     """Each real node's kubelet, runtime and readiness, as its site's API server reports them."""
     if shutil.which("podman") is None:
         return
-    from pdn.lab.realnodes import real_nodes
+    from pdn.nodes.runtime import real_nodes
 
     table = Table(title="real nodes")
     for column in ("site", "node", "address", "kubelet", "runtime", "ready"):
         table.add_column(column)
     shown = 0
     for site_id in site_ids:
-        containers = real_nodes(site_id)
+        containers = real_nodes([site_id])
         if not containers:
             continue
         states = {}

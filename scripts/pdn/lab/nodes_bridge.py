@@ -121,10 +121,10 @@ def stop_node_containers(site_id: str, *, keep_real: bool = False) -> None:
     from pdn import nodes
     from pdn.lab import sitenet
 
-    if keep_real and any(node.address for node in nodes.list_nodes(site_id)):
+    real = nodes.real_nodes([site_id])
+    if keep_real and real:
         pause_node_containers([site_id])
         return
-    real = [node for node in nodes.list_nodes(site_id) if node.address]
     removed = nodes.stop_nodes(site_id)
     if removed:
         console.print(f"[cyan]{site_id:<12}[/] removed {len(removed)} node container(s)")

@@ -41,7 +41,7 @@ from pdn.nodes.image import ensure_image
 from pdn.nodes.kubenode import ensure_kube_image
 from pdn.nodes.podimages import ensure_pod_images, images_dir
 from pdn.nodes.podman import podman
-from pdn.nodes.runtime import KubeRun, Node, list_nodes, start_nodes, wait_for_ssh
+from pdn.nodes.runtime import KubeRun, Node, start_nodes, wait_for_ssh
 from pdn.paths import repo_root
 from pdn.sites import Site
 from pdn.toolchain import resolve
@@ -355,15 +355,9 @@ def join_site_nodes(site: Site, nodes: list[Node], report: Report) -> list[Joine
     return [JoinedNode(state.name, state.address, state.ready, state.kubelet) for state in node_states(site)]
 
 
-def real_nodes(site_id: str) -> list[Node]:
-    """The site's node containers that run as real Kubernetes nodes."""
-    return [node for node in list_nodes(site_id) if node.address]
-
-
 __all__ = [
     "JoinedNode",
     "join_site_nodes",
     "kubeadm_configuration",
     "launch_site_nodes",
-    "real_nodes",
 ]

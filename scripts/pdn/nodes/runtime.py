@@ -343,13 +343,19 @@ def stop_nodes(site_id: str | None = None) -> list[str]:
     return names
 
 
+def real_nodes(site_ids: Sequence[str] | None = None) -> list[Node]:
+    """The node containers (running or not) of ``site_ids`` (default: all) that are real
+    Kubernetes nodes: those started on a site network, with an address there."""
+    return [node for node in list_nodes() if node.address and (site_ids is None or node.site in site_ids)]
+
+
 def resume_real_nodes(site_ids: Sequence[str]) -> list[str]:
     """``podman start`` the stopped real nodes of ``site_ids`` in one go, without waiting for them.
 
     ``pdn lab up`` calls this before it starts the control planes, so the nodes boot while the
     API servers come up (their kubelets retry until they answer).
     """
-    names = [node.name for node in list_nodes() if node.site in site_ids and node.address and node.state != "running"]
+    names = [node.name for node in real_nodes(site_ids) if node.state != "running"]
     if names:
         podman(["start", *names], timeout=180)
     return names
@@ -362,7 +368,7 @@ def pause_real_nodes(site_ids: Sequence[str]) -> list[str]:
     processes that run as PID 1 of their own namespace ignore the final SIGTERM, so podman kills
     what is left after 10 s. Nothing is lost: the node's state lives in its volume and the cluster.
     """
-    names = [node.name for node in list_nodes() if node.site in site_ids and node.address and node.state == "running"]
+    names = [node.name for node in real_nodes(site_ids) if node.state == "running"]
     if names:
         podman(["stop", "--time", "10", *names], timeout=180)
     return names

@@ -249,6 +249,7 @@ def _fake_nodes(monkeypatch: pytest.MonkeyPatch, real: bool) -> dict[str, list[s
         return [value]
 
     monkeypatch.setattr(nodes, "list_nodes", lambda site=None: [node])
+    monkeypatch.setattr(nodes, "real_nodes", lambda sites=None: [node] if node.address else [])
     monkeypatch.setattr(nodes, "pause_real_nodes", lambda sites: record("paused", node.name))
     monkeypatch.setattr(nodes, "stop_nodes", lambda site=None: record("removed", node.name))
     monkeypatch.setattr(sitenet, "remove_network", lambda site: bool(record("networks", site)))
