@@ -94,6 +94,26 @@ def resource_name(text: str) -> str:
     return _bounded(text, RESOURCE_NAME, letter_first=True)
 
 
+COPY_LEDGER_BUCKET = "pdn-copy-ledger"
+
+
+def copy_job_name(app_id: str) -> str:
+    """The Indexed Job that copies an app's data on its site's cluster: ``copy-<slug>``, an RFC
+    1035 label of at most 40 characters (pod host names add ``-<index>``, which must fit 63)."""
+    return resource_name(f"copy-{app_id}")
+
+
+def verify_job_name(app_id: str) -> str:
+    """The Indexed Job that re-reads an app's copied data on its site's cluster: ``verify-<slug>``."""
+    return resource_name(f"verify-{app_id}")
+
+
+def copy_ledger_bucket() -> str:
+    """The bucket on a site's object store that holds the copy Jobs' shard plans and ledgers:
+    never the app's own bucket, whose listing the app and its smoke check read."""
+    return COPY_LEDGER_BUCKET
+
+
 def label_value(text: str) -> str:
     """A Kubernetes label value: ``text`` itself when it is an identifier, else its bounded slug."""
     return text if is_identifier(text) else _bounded(text, DNS_LABEL)

@@ -1,4 +1,4 @@
-"""The one way pdn builds a boto3 S3 client (backups, the bucket provider of the stacks, migration
+"""The one way pdn builds a boto3 S3 (and STS) client (backups, the bucket provider of the stacks, migration
 sources and tests).
 
 MinIO and Ceph RGW need path-style addressing, and ``when_required`` checksums: newer boto3
@@ -86,12 +86,35 @@ def s3_client(
     botocore's own (``AWS_CA_BUNDLE``, the config file's ``ca_bundle``, ``REQUESTS_CA_BUNDLE``).
     ``session_token`` is for temporary (STS) credentials.
     """
+    return _client(
+        "s3", endpoint, region, access_key, secret_key, session_token, attempts, connect_timeout, read_timeout, pool
+    )
+
+
+def sts_client(endpoint: str, region: str, access_key: str, secret_key: str, *, attempts: int = 5) -> Any:
+    """A boto3 STS client for the store at ``endpoint`` (MinIO answers STS on the S3 endpoint):
+    for temporary credentials narrowed by a session policy (``AssumeRole``)."""
+    return _client("sts", endpoint, region, access_key, secret_key, None, attempts, 10, 60, 2)
+
+
+def _client(
+    service: str,
+    endpoint: str,
+    region: str,
+    access_key: str,
+    secret_key: str,
+    session_token: str | None,
+    attempts: int,
+    connect_timeout: float,
+    read_timeout: float,
+    pool: int,
+) -> Any:
     import boto3
     from botocore.config import Config
 
     proxies, proxies_config = botocore_proxies(endpoint)
     return boto3.client(
-        "s3",
+        service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=access_key,

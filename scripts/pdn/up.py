@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from pdn import paths
 from pdn.console import console
@@ -69,36 +70,82 @@ def _plan_migration(out: Path, apps: int) -> None:
         datacenters = str(max(10, apps // 9))
         _pdn("migrate", "generate", "--apps", str(apps), "--datacenters", datacenters, "--out", str(inventory))
     _pdn("migrate", "run", "-i", str(inventory), "-o", str(out))
-    _pdn("migrate", "render", "-i", str(inventory), "-o", str(out), "--wave", "1")
+    _pdn("migrate", "render", "-i", str(inventory), "-o", str(out), "--wave", "1", "--lab")
     _pdn("migrate", "runbook", "-i", str(inventory), "-o", str(out), "--wave", "1")
 
 
-def apply_manifests(site: str, folder: Path, field_manager: str = "pdn-migrate") -> int:
-    """Server-side apply of every manifest under ``folder`` (files in name order, as ``kubectl apply
-    --server-side -R -f`` takes them) to the site's cluster; returns how many objects were applied."""
-    from pdn import kube, safeload
+def _source_digests(folder: Path) -> dict[str, str]:
+    """Key -> SHA-256 of every file of a legacy data folder (keys as copy names them)."""
+    import hashlib
 
-    client = kube.site(site)
-    applied = 0
-    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml", ".json"}):
-        document = safeload.load_yaml(file)
-        if document is None:
-            continue
-        if not isinstance(document, dict):
-            raise PdnError(f"{file}: not a Kubernetes object (a YAML mapping)")
-        objects = document.get("items", []) if str(document.get("kind", "")).endswith("List") else [document]
-        for obj in objects:
-            try:
-                client.apply(obj, field_manager=field_manager)
-            except kube.KubeError as error:
-                raise PdnError(f"applying {file} to {site} failed: {error}") from None
-            applied += 1
-    return applied
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
-def _migrate_first_wave(out: Path, sites: list[str]) -> None:
-    """Wave 1 for real on ``sites``: manifests applied server-side, legacy data copied and verified."""
+def _site_reporter(site: str) -> Callable[[str], None]:
+    def report(line: str) -> None:
+        console.print(f"[cyan]{site:<12}[/] {escape(line)}")
+
+    return report
+
+
+#: The lab's stand-in for a legacy data centre's own export store (an S3 endpoint the site's
+#: pods can read): sources of the copies that run as Jobs on the cluster.
+LEGACY_EXPORT_BUCKET = "pdn-legacy-export"
+
+
+def _stage_legacy_export(site: str, app_id: str, folder: Path) -> str:
+    """Upload the app's legacy stand-in files under ``<app>/`` of the site's legacy export bucket
+    (what is there with the same size is kept); return the ``s3://`` source URL."""
+    from pdn.lab.endpoints import s3_credentials, s3_endpoint, s3_region
+    from pdn.s3client import s3_client
+
+    client = s3_client(s3_endpoint(site), s3_region(site), *s3_credentials(site))
+    buckets = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+    if LEGACY_EXPORT_BUCKET not in buckets:
+        client.create_bucket(Bucket=LEGACY_EXPORT_BUCKET)
+    listing = client.list_objects_v2(Bucket=LEGACY_EXPORT_BUCKET, Prefix=f"{app_id}/")
+    present = {item["Key"]: item["Size"] for item in listing.get("Contents", [])}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = f"{app_id}/{path.relative_to(folder).as_posix()}"
+        if present.get(key) != path.stat().st_size:
+            client.upload_file(str(path), LEGACY_EXPORT_BUCKET, key)
+    return f"s3://{LEGACY_EXPORT_BUCKET}/{app_id}/"
+
+
+def _copy_and_verify(out: Path, site: str, app_id: str, source: Path, on_cluster: bool) -> None:
+    """``pdn migrate copy`` + ``verify`` of one app: as an Indexed Job on the site's cluster (from
+    the legacy export store), or as one process on this machine (from the folder)."""
     from pdn.lab.endpoints import s3_endpoint
+
+    credentials = str(_lab_credentials_file(site))
+    target = ["--site", site, "--endpoint", s3_endpoint(site), "--credentials", credentials, "-o", str(out)]
+    if not on_cluster:
+        _pdn("migrate", "copy", app_id, "--source", str(source), *target)
+        _pdn("migrate", "verify", app_id, "--source", str(source), *target)
+        return
+    url = _stage_legacy_export(site, app_id, source)
+    _pdn("migrate", "copy", app_id, "--source", url, "--source-endpoint", s3_endpoint(site),
+         "--source-credentials", credentials, *target, "--on-cluster", "--parallelism", str(JOB_PODS),
+         "--shard-size", "8", "--watch", "--watch-timeout", "900")  # fmt: skip
+    _pdn("migrate", "verify", app_id, *target, "--on-cluster")
+
+
+JOB_PODS = 2  # pods of a lab copy Job at a time (the lab's node has two cores)
+
+
+def _migrate_first_wave(out: Path, sites: list[str], real_nodes: bool, job_copy_gb: float) -> None:
+    """Wave 1 for real on ``sites``: legacy data copied and verified (apps of at least
+    ``job_copy_gb`` as Indexed Jobs on the site's cluster), then, on real nodes, every app's
+    credentials, manifests, rollout and smoke check (pdn.migrate.golive): ``golive/<site>.json``."""
+    import json
+
+    from pdn.lab.endpoints import s3_credentials, s3_endpoint, s3_region
+    from pdn.migrate import golive
+    from pdn.naming import bucket_name
 
     inventory = out / "inventory"
     with (out / "plan.csv").open(encoding="utf-8") as handle:
@@ -107,25 +154,47 @@ def _migrate_first_wave(out: Path, sites: list[str]) -> None:
         data_gb = {row["app_id"]: float(row["data_gb"] or 0) for row in csv.DictReader(handle)}
     if not wave_one:
         console.print(f"[yellow]no application of wave 1 is placed on {', '.join(sites)}: nothing to move there[/]")
+    expected: dict[str, dict[str, str]] = {}
+    as_job: dict[str, list[str]] = {site: [] for site in sites}
     for row in wave_one:
         app_id, site = row["app_id"], row["site"]
-        manifests = out / "manifests" / app_id
-        if manifests.is_dir():
-            console.print(f"[cyan]{site:<12}[/] applying manifests of {app_id}")
-            apply_manifests(site, manifests)
         source = _legacy_data(app_id, data_gb.get(app_id, 1.0), out / "legacy-data")
-        common = [
-            "--site",
-            site,
-            "--endpoint",
-            s3_endpoint(site),
-            "--credentials",
-            str(_lab_credentials_file(site)),
-            "-o",
-            str(out),
+        expected[app_id] = _source_digests(source)
+        on_cluster = real_nodes and data_gb.get(app_id, 0.0) >= job_copy_gb
+        _copy_and_verify(out, site, app_id, source, on_cluster)
+        if on_cluster:
+            as_job[site].append(app_id)
+    if not real_nodes:
+        console.print("[yellow]no real nodes (--nodes 0): wave 1's apps are copied, not started[/]")
+        return
+    for site in sites:
+        folders = [
+            out / "manifests" / row["app_id"]
+            for row in wave_one
+            if row["site"] == site and (out / "manifests" / row["app_id"]).is_dir()
         ]
-        _pdn("migrate", "copy", app_id, "--source", str(source), *common)
-        _pdn("migrate", "verify", app_id, "--source", str(source), *common)
+        access_key, secret_key = s3_credentials(site)
+        access = golive.StoreAccess(s3_endpoint(site), s3_region(site), access_key, secret_key)
+        result = golive.go_live(
+            site,
+            folders,
+            {folder.name: bucket_name(folder.name) for folder in folders},
+            expected,
+            access,
+            out,
+            report=_site_reporter(site),
+        )
+        moved = sum(row["site"] == site for row in wave_one)
+        result["copy"] = {"indexed_job": as_job[site], "one_process": moved - len(as_job[site]), "job_pods": JOB_PODS}
+        target = out / "golive" / f"{site}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if result["failed"]:
+            raise PdnError(
+                f"{site}: wave-1 apps not verified: {', '.join(result['failed'])}",
+                hint=f"see {out / 'smoke'} and `kubectl -n <tenant> describe pods`",
+            )
+    _pdn("migrate", "runbook", "-i", str(inventory), "-o", str(out), "--wave", "1")  # now with the evidence
 
 
 @dataclass(frozen=True)
@@ -186,6 +255,13 @@ def up_command(
         1, "--nodes", min=0, help="Real Kubernetes nodes per site (Debian 12 node containers joined with kubeadm)."
     ),
     apps: int = typer.Option(24400, "--apps", min=50, help="Size of the generated national inventory."),
+    job_copy_gb: float = typer.Option(
+        20.0,
+        "--job-copy-gb",
+        min=0,
+        help="Wave-1 apps with at least this much legacy data (GB, inventory) copy as an Indexed Job on their "
+        "site's cluster (real nodes only); smaller ones in one process here.",
+    ),
     skip: list[str] = typer.Option(None, "--skip", help="Skip a step by name (repeatable)."),
 ) -> None:
     """Run the main job on the local lab: toolchain, lab, hardening, plan, stacks, migration, drill, summary.
@@ -209,7 +285,7 @@ def up_command(
         Step("harden-report", lambda: _harden(plan, every_site, "report", "--out", str(out / "harden"))),
         Step("plan", lambda: _plan_migration(out / "migrate", apps)),
         Step("stacks", lambda: _pdn("stacks", "up", "--lab", *_site_args(plan.stacks), *tenants)),
-        Step("migrate", lambda: _migrate_first_wave(out / "migrate", plan.chosen)),
+        Step("migrate", lambda: _migrate_first_wave(out / "migrate", plan.chosen, nodes > 0, job_copy_gb)),
         Step("drill", lambda: _pdn(*drill)),
     ]
     unknown = set(skip or []) - {step.name for step in steps}

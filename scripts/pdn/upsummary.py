@@ -53,7 +53,12 @@ class SiteSummary(BaseModel):
     nodes: list[NodeScore] = []
     tenants: int | None = None
     apps_wave_one: int = 0
-    apps_migrated: int = 0
+    apps_migrated: int = 0  # data copied and every object verified
+    apps_live: int | None = None  # rendered wave-1 apps deployed on the site's real nodes
+    apps_ready: int | None = None  # ... whose replicas are all Ready
+    apps_smoke_verified: int | None = None  # ... whose smoke check read back their data and configuration
+    copy_ran: str | None = None  # where the data copy ran: how many apps as Jobs, how many in one process
+    tenants_isolated: bool | None = None  # two tenants' apps could not reach each other
     backups_completed: int | None = None
     backups_failed: int | None = None
     last_backup_age_seconds: float | None = None
@@ -169,7 +174,20 @@ def site_summary(site_id: str, out: Path, scores: dict[str, NodeScore], now: dat
     apps = wave_one_apps(out / "migrate" / "plan.csv", site_id)
     site.apps_wave_one = len(apps)
     ledgers = out / "migrate" / COPY_LEDGERS
-    site.apps_migrated = sum(fully_verified(ledgers / f"{app}.sqlite") for app in apps)
+    site.apps_migrated = sum(
+        fully_verified(ledgers / f"{app}.sqlite") or fully_verified(ledgers / f"{app}.job.sqlite") for app in apps
+    )
+    live_file = out / "migrate" / "golive" / f"{site_id}.json"
+    if live_file.is_file():
+        live = json.loads(live_file.read_text(encoding="utf-8"))
+        site.apps_live, site.apps_ready, site.apps_smoke_verified = live["apps"], live["ready"], live["verified"]
+        copy = live.get("copy") or {}
+        jobs = len(copy.get("indexed_job", []))
+        site.copy_ran = (
+            f"{jobs} as Indexed Job ({copy.get('job_pods')} pods), {copy.get('one_process', 0)} in one process"
+        )
+        isolation = live.get("isolation") or {}
+        site.tenants_isolated = isolation.get("blocked_both_ways") if isolation.get("checked") else None
     backups = _attempt(site, "backups", lambda: backup_state(site_id, now))
     if backups is not None:
         site.backups_completed, site.backups_failed, site.last_backup_age_seconds = backups
@@ -241,6 +259,17 @@ def print_summary(summary: Summary) -> None:
             _age(site.last_backup_age_seconds),
         )
     console.print(sites)
+    live_sites = [site for site in summary.sites if site.apps_live is not None]
+    if live_sites:
+        live = Table("site", "apps running", "Ready", "smoke verified", "tenants isolated", "data copy ran",
+                     title="wave 1 on the real nodes")  # fmt: skip
+        for site in live_sites:
+            isolated = {True: "yes", False: "[red]no[/]", None: "-"}[site.tenants_isolated]
+            verified = f"{site.apps_smoke_verified}/{site.apps_live}"
+            live.add_row(site.site, str(site.apps_live), f"{site.apps_ready}/{site.apps_live}",
+                         verified if site.apps_smoke_verified == site.apps_live else f"[red]{verified}[/]",
+                         isolated, site.copy_ran or "-")  # fmt: skip
+        console.print(live)
     real = [(site.site, node) for site in summary.sites for node in site.nodes if node.kubelet is not None]
     if real:
         nodes = Table("site", "node", "kubelet", "Ready", "Lynis", "kube-bench (CIS node checks)", title="real nodes")

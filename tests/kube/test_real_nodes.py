@@ -404,4 +404,5 @@ def test_lab_down_leaves_nothing(real_site: Any) -> None:
     assert not any(name in mounts for name in real_site.nodes)
     from pdn.lab.processes import running_pid
 
-    assert running_pid(sitenet.bridge_spec(real_site.site)) is None, "the API server bridge still runs"
+    for bridge in sitenet.gateway_bridges(real_site.site):
+        assert running_pid(bridge) is None, f"the {bridge.name} still runs"

@@ -33,6 +33,13 @@ def s3_endpoint(site_id: str) -> str:
     return f"http://127.0.0.1:{layout.port(site_id, 'minio')}"
 
 
+def pod_s3_endpoint(site_id: str) -> str:
+    """The site's MinIO as pods on its real nodes reach it: ``http://GATEWAY:PORT`` (a bridge)."""
+    from pdn.lab import sitenet
+
+    return sitenet.pod_s3_endpoint(site_id)
+
+
 def s3_region(site_id: str) -> str:
     """The S3 region the site's MinIO announces (``object_storage.region`` in the site model)."""
     return load_sites().site(site_id).object_storage.region

@@ -3,12 +3,15 @@
 kube-proxy and CoreDNS come from kubeadm's own add-on phases (``pdn.lab.realnodes``); this module
 adds what kubeadm leaves to the user — the pod network, kube-router — and adjusts the two add-ons
 for the lab: they run on real nodes only (never on kwok's fake ones), and CoreDNS answers for the
-cluster only (no ``forward``: nothing outside the lab is ever asked).
+cluster only (no ``forward``: nothing outside the lab is ever asked). Volumes come from
+local-path-provisioner (``apply_storage_addon``): the default StorageClass ``local-path`` makes a
+folder on the node a claim's pod is scheduled to, and removes it with the claim.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,4 +290,286 @@ def wait_nodes_ready(site: Site, names: list[str], timeout: float) -> None:
         describe=lambda waiting: "not Ready: " + ", ".join(waiting),
         retry_on=(kube.KubeError,),
         hint=f"podman exec {names[0]} journalctl -u kubelet --no-pager | tail" if names else None,
+    )
+
+
+# --- Storage: local-path-provisioner, the dynamic volume provisioner of real-node sites ---
+
+LOCAL_PATH_NAMESPACE = "local-path-storage"
+LOCAL_PATH = "local-path-provisioner"
+LOCAL_PATH_CONFIG = "local-path-config"
+STORAGE_CLASS = "local-path"
+PROVISIONER_NAME = "rancher.io/local-path"
+#: Where volumes live inside each node container (one folder per claim, removed with it).
+LOCAL_PATH_DIR = "/var/lib/pdn/local-path"
+CONFIG_MOUNT = "/etc/config"
+#: The helper pod's own copy of the setup and teardown scripts (see local_path_config).
+HELPER_SCRIPTS = "/pdn-local-path"
+READY_STORAGE_TIMEOUT = 180.0
+
+#: Both scripts refuse any folder but one directly under LOCAL_PATH_DIR before they touch it.
+_GUARD = f"""case "$VOL_DIR" in
+  {LOCAL_PATH_DIR}/*/*|*..*) echo "refusing $VOL_DIR" >&2; exit 2 ;;
+  {LOCAL_PATH_DIR}/?*) ;;
+  *) echo "refusing $VOL_DIR" >&2; exit 2 ;;
+esac
+"""
+#: 0700 root: the kubelet gives a ``local`` volume the pod's fsGroup (group rwx, setgid) at mount,
+#: so the claim's pod can write it and nobody else on the node can read it.
+SETUP_SCRIPT = f'#!/bin/busybox sh\nset -eu\n{_GUARD}/bin/busybox mkdir -p -m 0700 "$VOL_DIR"\n'
+TEARDOWN_SCRIPT = f'#!/bin/busybox sh\nset -eu\n{_GUARD}/bin/busybox rm -rf "$VOL_DIR"\n'
+
+
+def _local_path_rbac() -> list[dict[str, Any]]:
+    """What the provisioner calls, read from its v0.0.30 source, and nothing more.
+
+    Cluster-wide: watch claims, classes and volumes, create and delete volumes, read the node a
+    claim was scheduled to, record events on claims; ``update`` on claims only lets it hand a claim
+    back to the scheduler after a failed provisioning. In its own namespace: create, read and delete
+    its helper pods and read their logs. It reads its ConfigMap as mounted files (``--config``,
+    ``--helper-pod-file``), so it needs no ConfigMap access; it runs without leader election (one
+    replica, ``Recreate``), so it needs no leases or endpoints.
+    """
+    read = ["get", "list", "watch"]
+    subject = [{"kind": "ServiceAccount", "name": LOCAL_PATH, "namespace": LOCAL_PATH_NAMESPACE}]
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "name": LOCAL_PATH}
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": LOCAL_PATH},
+            "rules": [
+                {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": [*read, "create", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": [*read, "update"]},
+                {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": read},
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": LOCAL_PATH},
+            "roleRef": {**role_ref, "kind": "ClusterRole"},
+            "subjects": subject,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": LOCAL_PATH, "namespace": LOCAL_PATH_NAMESPACE},
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "delete"]},
+                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": LOCAL_PATH, "namespace": LOCAL_PATH_NAMESPACE},
+            "roleRef": {**role_ref, "kind": "Role"},
+            "subjects": subject,
+        },
+    ]
+
+
+def helper_pod_template(busybox: str) -> dict[str, Any]:
+    """The pod that creates and removes a claim's folder on its node.
+
+    The provisioner adds the node, the hostPath of LOCAL_PATH_DIR, the command and the folder. It
+    runs as root (the folder's parent is root's) with one capability, DAC_OVERRIDE, so that it can
+    remove what a claim's pod left in sub-folders it owns; busybox has no ``/bin/sh``, so the
+    scripts come from the ConfigMap as executables with a ``#!/bin/busybox sh`` line.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "helper-pod"},
+        "spec": {
+            "priorityClassName": "system-node-critical",
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "helper-pod",  # the provisioner reads this container's log by name
+                    "image": busybox,
+                    "imagePullPolicy": "Never",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]},
+                    },
+                    "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}, "limits": {"memory": "32Mi"}},
+                    "volumeMounts": [{"name": "pdn-scripts", "mountPath": HELPER_SCRIPTS, "readOnly": True}],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": "pdn-scripts",
+                    "configMap": {
+                        "name": LOCAL_PATH_CONFIG,
+                        "items": [{"key": "setup", "path": "setup"}, {"key": "teardown", "path": "teardown"}],
+                        "defaultMode": 0o555,
+                    },
+                }
+            ],
+        },
+    }
+
+
+def local_path_config(busybox: str) -> dict[str, Any]:
+    """The provisioner's ConfigMap: where volumes go, the helper pod, its scripts (all serialised data)."""
+    config = {
+        "nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": [LOCAL_PATH_DIR]}],
+        # Run as commands (not through the provisioner's default `/bin/sh /script/...`).
+        "setupCommand": f"{HELPER_SCRIPTS}/setup",
+        "teardownCommand": f"{HELPER_SCRIPTS}/teardown",
+        "cmdTimeoutSeconds": 120,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": LOCAL_PATH_CONFIG, "namespace": LOCAL_PATH_NAMESPACE},
+        "data": {
+            "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n",
+            # JSON is YAML: the provisioner reads this key as a YAML document.
+            "helperPod.yaml": json.dumps(helper_pod_template(busybox), indent=2, sort_keys=True) + "\n",
+            "setup": SETUP_SCRIPT,
+            "teardown": TEARDOWN_SCRIPT,
+        },
+    }
+
+
+def local_path_objects(image: str, busybox: str) -> list[dict[str, Any]]:
+    """Namespace, account, RBAC, ConfigMap, Deployment and the default StorageClass ``local-path``."""
+    labels = {"app": LOCAL_PATH}
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": LOCAL_PATH_NAMESPACE,
+            # Privileged: the helper pods mount a hostPath (the node's volume folder) and run as
+            # root, which baseline and restricted refuse. Nothing else runs here: the provisioner
+            # itself is restricted-clean, and only it (its Role) creates pods in this namespace.
+            "labels": {"pod-security.kubernetes.io/enforce": "privileged"},
+        },
+    }
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": LOCAL_PATH, "namespace": LOCAL_PATH_NAMESPACE},
+    }
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": LOCAL_PATH, "namespace": LOCAL_PATH_NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            # No leader election in the provisioner: never two of them at once, not even in a rollout.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": LOCAL_PATH,
+                    "nodeSelector": REAL_NODES,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65534,
+                        "runAsGroup": 65534,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": LOCAL_PATH,
+                            "image": image,
+                            "imagePullPolicy": "Never",
+                            "args": [
+                                "start",
+                                f"--config={CONFIG_MOUNT}/config.json",
+                                f"--helper-pod-file={CONFIG_MOUNT}/helperPod.yaml",
+                                f"--provisioner-name={PROVISIONER_NAME}",
+                                f"--service-account-name={LOCAL_PATH}",
+                                f"--helper-image={busybox}",
+                            ],
+                            "env": [
+                                {
+                                    "name": "POD_NAMESPACE",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                                },
+                                # Re-read the mounted helper pod file when the ConfigMap changes.
+                                {"name": "CONFIG_MOUNT_PATH", "value": f"{CONFIG_MOUNT}/"},
+                            ],
+                            "securityContext": restricted,
+                            "resources": {
+                                "requests": {"cpu": "10m", "memory": "32Mi"},
+                                "limits": {"memory": "128Mi"},
+                            },
+                            "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+                        }
+                    ],
+                    "volumes": [{"name": "config", "configMap": {"name": LOCAL_PATH_CONFIG}}],
+                },
+            },
+        },
+    }
+    storage_class = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {
+                "storageclass.kubernetes.io/is-default-class": "true",
+                # `local` volumes get the pod's fsGroup from the kubelet (hostPath volumes do not),
+                # so a non-root pod writes its volume without a world-writable folder.
+                "defaultVolumeType": "local",
+            },
+        },
+        "provisioner": PROVISIONER_NAME,
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Delete",
+    }
+    return [namespace, account, *_local_path_rbac(), local_path_config(busybox), deployment, storage_class]
+
+
+def apply_storage_addon(site: Site, timeout: float = READY_STORAGE_TIMEOUT) -> None:
+    """Apply the local-path add-on (idempotent: a re-run changes nothing) and wait until its
+    provisioner is available on a real node."""
+    from pdn.nodes.podimages import pod_images
+
+    images = {image.recipe: image.name for image in pod_images(site.kubernetes.version)}
+    client = kube.site(site.id)
+    for body in local_path_objects(images["local-path-provisioner"], images["workload"]):
+        client.apply(body, field_manager=FIELD_MANAGER, force=True)
+    where = kube.path("apps/v1", "deployments", LOCAL_PATH_NAMESPACE, LOCAL_PATH)
+
+    def available(deployment: dict[str, Any] | None) -> bool:
+        if deployment is None:
+            return False
+        status = deployment.get("status") or {}
+        return bool(
+            status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
+            and status.get("updatedReplicas", 0) >= 1
+            and status.get("availableReplicas", 0) >= 1
+        )
+
+    def describe(deployment: dict[str, Any] | None) -> str:
+        if deployment is None:
+            return "no Deployment"
+        conditions = (deployment.get("status") or {}).get("conditions") or []
+        return "; ".join(f"{c.get('type')}={c.get('status')} {c.get('message', '')}" for c in conditions) or "no status"
+
+    wait_until(
+        f"{site.id}: {LOCAL_PATH_NAMESPACE}/{LOCAL_PATH} available",
+        lambda: client.get(where),
+        available,
+        timeout=timeout,
+        interval=1,
+        describe=describe,
+        retry_on=(kube.KubeError,),
+        hint=f"kubectl -n {LOCAL_PATH_NAMESPACE} describe pods",
     )

@@ -133,7 +133,8 @@ def stop_node_containers(site_id: str, *, keep_real: bool = False) -> None:
 
         for node in real:
             stop(sitenet.ssh_bridge_spec(site_id, node.name, node.port, node.address))
-        stop(sitenet.bridge_spec(site_id))
+        for bridge in sitenet.gateway_bridges(site_id):
+            stop(bridge)
     if sitenet.remove_network(site_id):
         console.print(f"[cyan]{site_id:<12}[/] removed network {sitenet.network_name(site_id)}")
     if inventory_path().exists():

@@ -34,12 +34,18 @@ from pdn import safeload
 from pdn.errors import PdnError
 from pdn.lab import layout, sitenet
 from pdn.lab.fake_nodes import FAILURE_DOMAIN, POOL, REGION, ZONE
-from pdn.lab.kube_addons import apply_network_addons, approve_serving_certificates, node_states, wait_nodes_ready
+from pdn.lab.kube_addons import (
+    apply_network_addons,
+    apply_storage_addon,
+    approve_serving_certificates,
+    node_states,
+    wait_nodes_ready,
+)
 from pdn.lab.kubeconfig import write_kubeconfig
 from pdn.lab.processes import running_pid, start
 from pdn.nodes.image import ensure_image
 from pdn.nodes.kubenode import ensure_kube_image
-from pdn.nodes.podimages import ensure_pod_images, images_dir
+from pdn.nodes.podimages import ensure_pod_images, images_dir, import_new_archives
 from pdn.nodes.podman import podman
 from pdn.nodes.runtime import KubeRun, Node, start_nodes, wait_for_ssh
 from pdn.paths import repo_root
@@ -303,18 +309,18 @@ def join(site: Site, node: Node, token: str) -> None:
 
 
 def ensure_bridge(site: Site) -> None:
-    """Start the API server bridge on the site network's gateway when it does not run."""
-    spec = sitenet.bridge_spec(site.id)
-    if running_pid(spec) is None:
-        start(spec)
-    address = (sitenet.gateway(site.id), layout.port(site.id, "kube-apiserver"))
+    """Start the gateway bridges (API server, object store) of the site network when they do not run."""
+    for spec in sitenet.gateway_bridges(site.id):
+        if running_pid(spec) is None:
+            start(spec)
+        address = (sitenet.gateway(site.id), layout.port(site.id, sitenet.GATEWAY_BRIDGES[spec.name]))
 
-    def connects() -> bool:
-        with socket.create_connection(address, 1):
-            return True
+        def connects(address: tuple[str, int] = address) -> bool:
+            with socket.create_connection(address, 1):
+                return True
 
-    wait_until(f"{site.id}: the API server bridge on {address[0]}:{address[1]}", connects, timeout=10,
-               retry_on=(OSError,), hint=f"see {spec.log_file}")  # fmt: skip
+        wait_until(f"{site.id}: the {spec.name} on {address[0]}:{address[1]}", connects, timeout=10,
+                   retry_on=(OSError,), hint=f"see {spec.log_file}")  # fmt: skip
 
 
 def launch_site_nodes(site: Site, count: int, report: Report) -> list[Node]:
@@ -324,6 +330,8 @@ def launch_site_nodes(site: Site, count: int, report: Report) -> list[Node]:
     ensure_pod_images(ensure_image(), site.kubernetes.version)
     addresses = {index: sitenet.node_address(site.id, index) for index in range(1, count + 1)}
     nodes = start_nodes(site.id, count, kube=KubeRun(network, addresses, images_dir()), image=image)
+    for name in import_new_archives([node.name for node in nodes]):  # nodes that ran on: new archives
+        report(site.id, f"{name} imported the pod images built since it booted")
     report(site.id, f"{len(nodes)} real node container(s) running")
     return nodes
 
@@ -352,6 +360,9 @@ def join_site_nodes(site: Site, nodes: list[Node], report: Report) -> list[Joine
             report(site.id, f"{node.name} joined in {time.monotonic() - began:.1f} s")
         approve_serving_certificates(site, {node.name: node.address for node in pending}, JOIN_TIMEOUT)
     wait_nodes_ready(site, [node.name for node in nodes], READY_TIMEOUT)
+    # Every time, not only after a join: server-side apply changes nothing when nothing changed,
+    # and a cluster joined before the add-on existed gets it too.
+    apply_storage_addon(site)
     return [JoinedNode(state.name, state.address, state.ready, state.kubelet) for state in node_states(site)]
 
 

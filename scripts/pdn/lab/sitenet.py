@@ -1,11 +1,12 @@
-"""Each lab site's own network: the podman network its real nodes share, and the API server bridge.
+"""Each lab site's own network: the podman network its real nodes share, and its gateway bridges.
 
 A site's real nodes sit on one *internal* podman network (no default route, no NAT: nothing on it
 can reach beyond the machine). The host owns the network's gateway address; the site's API
 server listens on 127.0.0.1 only, so a supervised ``socat`` forwards ``gateway:port`` to it. Nodes,
 kube-proxy and kube-router reach the control plane there, and the API server advertises that
 address for the ``kubernetes`` service. Subnets derive from the lab's port base and the site's
-order, so two labs on one machine (the lab and a test run) never share one.
+order, so two labs on one machine (the lab and a test run) never share one. The site's MinIO is
+bridged the same way, so pods (migrated apps, copy Jobs) reach their object store.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pdn.nodes.podman import podman
 SUPERNET = ipaddress.ip_network("10.250.0.0/16")
 FIRST_NODE_HOST = 10
 BRIDGE = "kube-apiserver-bridge"
+S3_BRIDGE = "minio-bridge"
 
 
 def network_name(site_id: str) -> str:
@@ -82,13 +84,29 @@ def ssh_bridge_spec(site_id: str, node_name: str, port: int, address: str) -> Pr
     )
 
 
-def bridge_spec(site_id: str) -> ProcessSpec:
-    """``socat`` forwarding the site network's gateway address to the loopback API server."""
-    port = layout.port(site_id, "kube-apiserver")
+def _gateway_bridge(site_id: str, component: str, name: str) -> ProcessSpec:
+    """``socat`` forwarding the site network's gateway address to a loopback lab listener."""
+    port = layout.port(site_id, component)
     argv = [
         _socat(),
         f"TCP-LISTEN:{port},bind={gateway(site_id)},reuseaddr,fork,max-children=256",
         f"TCP:127.0.0.1:{port}",
     ]
-    # No ports to pre-check: the API server itself holds this port number on 127.0.0.1.
-    return ProcessSpec(site_id, BRIDGE, argv, [], layout.run_dir(site_id), layout.log_dir(site_id))
+    # No ports to pre-check: the listener itself holds this port number on 127.0.0.1.
+    return ProcessSpec(site_id, name, argv, [], layout.run_dir(site_id), layout.log_dir(site_id))
+
+
+#: Each gateway bridge and the lab component (port name in :mod:`pdn.lab.layout`) it forwards to:
+#: nodes, kube-proxy and kube-router reach the API server; pods reach their object store.
+GATEWAY_BRIDGES = {BRIDGE: "kube-apiserver", S3_BRIDGE: "minio"}
+
+
+def gateway_bridges(site_id: str) -> list[ProcessSpec]:
+    """Every bridge from the site network into the host's loopback listeners."""
+    return [_gateway_bridge(site_id, component, name) for name, component in GATEWAY_BRIDGES.items()]
+
+
+def pod_s3_endpoint(site_id: str) -> str:
+    """``http://GATEWAY:PORT``: the site's MinIO as pods on the site's real nodes reach it (with
+    MinIO's own authentication; NetworkPolicy decides which pods may)."""
+    return f"http://{gateway(site_id)}:{layout.port(site_id, 'minio')}"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -27,6 +27,9 @@ from pdn.errors import InputError
 from pdn.migrate import workspace as ws
 from pdn.progress import StepProgress
 from pdn.safeload import shown
+
+if TYPE_CHECKING:
+    from pdn.migrate.render import LabRuntime
 
 app = typer.Typer(
     help="Legacy migration: inventory -> duplicates and super apps -> waves -> manifests -> data -> cutover.",
@@ -355,6 +358,16 @@ def runbook(
     console.print(f"[green]✓[/] {len(written)} runbooks in {folder / ws.RUNBOOKS}")
 
 
+def _lab_runtime() -> LabRuntime:
+    from pdn.lab import sitenet
+    from pdn.migrate import render as stage
+
+    def store(site_id: str) -> stage.ObjectStore:
+        return stage.ObjectStore(sitenet.pod_s3_endpoint(site_id), (f"{sitenet.gateway(site_id)}/32",))
+
+    return stage.LabRuntime(store)
+
+
 @app.command()
 def render(
     app_ids: list[str] = typer.Argument(None, metavar="[APP]...", help="Only these apps."),
@@ -364,6 +377,12 @@ def render(
     wave: int = typer.Option(None, "--wave", help="Only apps of this wave."),
     registry: str = typer.Option("registry.pdn.go.id/migrate", help="Image registry prefix."),
     storage_class: str = typer.Option("", help="StorageClass for volumes [default: the cluster default]."),
+    lab: bool = typer.Option(
+        False,
+        "--lab",
+        help="For the local lab: the stand-in image (localhost/pdn/migrate:lab), the object store as pods "
+        "on the lab's real nodes reach it, requests scaled to the lab's node. Production renders omit it.",
+    ),
 ) -> None:
     """Kubernetes manifests per migrated app (manifests/<app>/), restricted Pod Security."""
     from pdn.migrate import render as stage
@@ -386,6 +405,7 @@ def render(
         storage_class,
         set(app_ids) if app_ids else None,
         wave,
+        _lab_runtime() if lab else None,
     )
     from pdn.migrate.tenants import tenants_by_site, write_tenants
 
@@ -396,6 +416,36 @@ def render(
     console.print(f"[green]✓[/] manifests for {len(written)} apps in {folder / ws.MANIFESTS}")
     count = sum(len(entries) for entries in tenants.values())
     console.print(f"[green]✓[/] {count} tenants they need, per site, in {tenants_file}")
+
+
+@app.command()
+def dataplan(
+    out: Path = OUT,
+    pod_mib_s: float = typer.Option(
+        ..., "--pod-mibs", min=0.001, help="Copy throughput of one Job pod in MiB/s (measured: docs/benchmarks.md)."
+    ),
+    pods_per_site: int = typer.Option(64, "--pods-per-site", min=1, help="Copy pods a site runs at once."),
+    site_gbit_s: float = typer.Option(10.0, "--site-gbits", min=0.001, help="Ingest bandwidth of a site, Gbit/s."),
+    shard_gb: float = typer.Option(20.0, "--shard-gb", min=0.001, help="Shard size (copy --on-cluster --shard-bytes)."),
+) -> None:
+    """How long the data movement takes per wave and site, from plan.csv and the copy parameters."""
+    from pdn.migrate import dataplan as stage
+
+    folder = _out(out)
+    params = stage.Parameters(pod_mib_s, pods_per_site, site_gbit_s, shard_gb)
+    entries = stage.plan_rows(ws.read_csv(folder / ws.PLAN_APPS, "plan"), params)
+    title = f"data movement: {pod_mib_s:g} MiB/s per pod, {pods_per_site} pods, {site_gbit_s:g} Gbit/s"
+    table = Table("wave", "site", "apps", "TB", "shards", "pods", "MiB/s", "hours", "limited by", title=title)
+    for entry in entries:
+        table.add_row(str(entry.wave), entry.site, str(entry.apps), f"{entry.data_tb:.1f}", str(entry.shards),
+                      str(entry.pods), f"{entry.mib_s:.0f}", f"{entry.hours:.1f}", entry.limited_by)  # fmt: skip
+    console.print(table)
+    hours = stage.wave_hours(entries)
+    total_tb = sum(entry.data_tb for entry in entries)
+    console.print(
+        f"{total_tb:.1f} TB in {len(hours)} waves; slowest wave {max(hours.values(), default=0):.1f} h; "
+        f"all waves back to back {sum(hours.values()):.1f} h of copying"
+    )
 
 
 @app.command()
@@ -437,6 +487,21 @@ def _progress(what: str) -> StepProgress:
     )
 
 
+def _site_id(site: str | None, app_id: str, out: Path) -> str:
+    """``--site``, else the app's site in plan.csv."""
+    if site is not None:
+        return site
+    plan_file = out / ws.PLAN_APPS
+    row = (
+        next((r for r in ws.read_csv(plan_file, "plan") if r["app_id"] == app_id), None)
+        if plan_file.is_file()
+        else None
+    )
+    if row is None:
+        raise InputError(f"no site for {app_id}", hint="pass --site or run `pdn migrate plan` first")
+    return row["site"]
+
+
 def _endpoint(
     site: str | None, endpoint: str | None, credentials: Path | None, app_id: str, out: Path, anonymous: bool = False
 ) -> Any:
@@ -444,16 +509,7 @@ def _endpoint(
     from pdn.sites import load_sites
 
     sites = load_sites()
-    if site is None:
-        plan_file = out / ws.PLAN_APPS
-        row = (
-            next((r for r in ws.read_csv(plan_file, "plan") if r["app_id"] == app_id), None)
-            if plan_file.is_file()
-            else None
-        )
-        if row is None:
-            raise InputError(f"no site for {app_id}", hint="pass --site or run `pdn migrate plan` first")
-        site = row["site"]
+    site = _site_id(site, app_id, out)
     try:
         model_site = sites.site(site)
     except KeyError as error:
@@ -507,6 +563,23 @@ def copy_command(
     workers: int = WORKERS,
     out: Path = OUT,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be copied."),
+    on_cluster: bool = typer.Option(
+        False, "--on-cluster", help="Copy as an Indexed Job on the site's cluster (s3:// sources; docs/migration.md)."
+    ),
+    parallelism: int = typer.Option(4, "--parallelism", min=1, max=10_000, help="--on-cluster: pods at a time."),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="--on-cluster: most objects per shard (pod)."),
+    shard_bytes: str = typer.Option("20GB", "--shard-bytes", help="--on-cluster: most bytes per shard (e.g. 500MB)."),
+    watch: bool = typer.Option(False, "--watch", help="--on-cluster: follow the Job until it completes or fails."),
+    watch_timeout: float = typer.Option(24 * 3600, "--watch-timeout", min=1, help="--watch: give up after seconds."),
+    image: str = typer.Option(
+        None, "--image", help="--on-cluster: the worker image [default: localhost/pdn/migrate:lab, the lab's]."
+    ),
+    namespace: str = typer.Option("pdn-migrate", "--namespace", help="--on-cluster: namespace of the Job."),
+    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="--on-cluster: the site cluster [default: the lab's]."),
+    pod_endpoint: str = typer.Option(None, "--pod-endpoint", help="--on-cluster: the target S3 URL as pods reach it."),
+    pod_source_endpoint: str = typer.Option(
+        None, "--pod-source-endpoint", help="--on-cluster: the source S3 URL as pods reach it."
+    ),
 ) -> None:
     """Copy an app's data to its site's object store (parallel, multipart, SHA-256 ledger, resumable)."""
     from pdn.migrate import copy as stage
@@ -515,6 +588,24 @@ def copy_command(
     from pdn.migrate.target import TargetStore
 
     folder = _out(out)
+    if on_cluster:
+        from pdn.migrate.jobcli import JobOptions, copy_on_cluster
+
+        if not source.startswith("s3://"):
+            raise InputError(
+                f"--on-cluster copies from an s3://bucket/prefix source, not {source!r}: pods cannot read the "
+                "operator's directories",
+                hint="drop --on-cluster to copy a directory with the one-process copy",
+            )
+        site_id = _site_id(site, app_id, folder)
+        target = _endpoint(site_id, endpoint, credentials, app_id, folder)
+        options = JobOptions(
+            parallelism, shard_size, _size(shard_bytes, "--shard-bytes"), watch, watch_timeout, image, namespace,
+            kubeconfig, pod_endpoint, pod_source_endpoint, workers, dry_run,
+        )  # fmt: skip
+        copy_on_cluster(app_id, site_id, target, _source(source, source_endpoint, source_credentials), source,
+                        source_endpoint, source_credentials, bucket, prefix, options)  # fmt: skip
+        return
     try:
         target = _endpoint(site, endpoint, credentials, app_id, folder)
     except InputError as error:
@@ -552,6 +643,18 @@ def copy_command(
     _say_not_copied(report.not_copied)
 
 
+def _size(text: str, option: str) -> int:
+    """``500MB``, ``20GB``, ``1TiB``, ``123`` (bytes) as a number of bytes."""
+    import re
+
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not found or found.group(2).upper() not in units or float(found.group(1)) <= 0:
+        raise InputError(f"{option} {text!r}: a size such as 500MB, 20GB or 1TiB")
+    return max(1, int(float(found.group(1)) * units[found.group(2).upper()]))
+
+
 def _say_not_copied(entries: list[tuple[str, str]]) -> None:
     """Source entries copy does not copy: each named, so that nobody takes the copy for complete."""
     if not entries:
@@ -577,6 +680,21 @@ def verify_command(
     prefix: str = PREFIX,
     workers: int = WORKERS,
     out: Path = OUT,
+    on_cluster: bool = typer.Option(
+        False,
+        "--on-cluster",
+        help="Verify a copy made with --on-cluster: its shard ledgers are read from the site's ledger bucket "
+        "and merged into copy/<app>.job.sqlite first.",
+    ),
+    as_job: bool = typer.Option(
+        False, "--as-job", help="With --on-cluster: re-read the objects as an Indexed Job on the site's cluster."
+    ),
+    parallelism: int = typer.Option(4, "--parallelism", min=1, max=10_000, help="--as-job: pods at a time."),
+    image: str = typer.Option(None, "--image", help="--as-job: the worker image [default: the lab's]."),
+    namespace: str = typer.Option("pdn-migrate", "--namespace", help="--as-job: namespace of the Job."),
+    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="--as-job: the site cluster [default: the lab's]."),
+    pod_endpoint: str = typer.Option(None, "--pod-endpoint", help="--as-job: the target S3 URL as pods reach it."),
+    watch_timeout: float = typer.Option(24 * 3600, "--watch-timeout", min=1, help="--as-job: give up after seconds."),
 ) -> None:
     """Re-read every copied object from the target and compare its SHA-256 with the source's."""
     from pdn.errors import PdnError
@@ -588,6 +706,35 @@ def verify_command(
 
     folder = _out(out)
     ledger_file = _ledger_path(folder, app_id)
+    if as_job:
+        from pdn.migrate.jobcli import JobOptions, verify_on_cluster
+
+        if not on_cluster:
+            raise InputError("--as-job verifies a copy made with --on-cluster", hint="add --on-cluster")
+        site_id = _site_id(site, app_id, folder)
+        options = JobOptions(parallelism, 1, 1, True, watch_timeout, image, namespace, kubeconfig, pod_endpoint, None,
+                             workers, False)  # fmt: skip
+        found = verify_on_cluster(
+            app_id, site_id, _endpoint(site_id, endpoint, credentials, app_id, folder), bucket, prefix, options,
+            ledger_file.with_name(ledger_file.stem + ".job.sqlite"),
+        )  # fmt: skip
+        if found.mismatched or found.missing:
+            raise PdnError(
+                f"{len(found.mismatched)} objects differ, {len(found.missing)} not verified "
+                f"(e.g. {(found.mismatched + found.missing)[0]})",
+                hint="re-run `pdn migrate copy --on-cluster` for this app, then verify again",
+            )
+        console.print(f"[green]✓[/] all {found.ok} objects match (re-read by the Job's pods, SHA-256)")
+        return
+    if on_cluster:
+        from pdn.migrate.jobcli import merge_job_ledger
+
+        ledger_file = ledger_file.with_name(ledger_file.stem + ".job.sqlite")
+        with (
+            friendly_errors(f"verify {app_id}"),
+            TargetStore(_endpoint(site, endpoint, credentials, app_id, folder)) as store,
+        ):
+            merge_job_ledger(store, bucket or bucket_name(app_id), prefix, ledger_file)
     if not ledger_file.is_file():
         raise InputError(f"no copy ledger for {app_id} in {folder}", hint="run `pdn migrate copy` first")
     target = _endpoint(site, endpoint, credentials, app_id, folder)

@@ -3,8 +3,10 @@
 1. List the source (directory tree or ``s3://bucket/prefix``) and compare with the ledger:
    objects already copied with the same size and identity (mtime or ETag) are skipped.
 2. Copy the rest in parallel. Small objects are read once (SHA-256 and PUT from the same
-   bytes); large ones are hashed, then sent as a multipart upload. The SHA-256 goes into the
-   object's metadata and the ledger; a row becomes ``copied`` only after the store confirmed it.
+   bytes); large ones are hashed, then sent as a multipart upload. The SHA-256 and the source
+   identity go into the object's metadata (a copy Job's pod recognises its own copies by them,
+   :mod:`pdn.migrate.jobcopy`) and into the ledger; a row becomes ``copied`` only after the store
+   confirmed it.
 3. Stale multipart uploads left by a killed run are aborted first, so nothing half-written
    lingers. Re-running after a kill finishes the job.
 """
@@ -16,7 +18,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from typing import IO
 
 from pdn.errors import InputError, PdnError
 from pdn.migrate.ledger import Entry, Ledger
-from pdn.migrate.s3 import META_SHA
+from pdn.migrate.s3 import META_IDENTITY, META_SHA
 from pdn.migrate.sources import DirectorySource, Source, SourceObject, sha256_of
 from pdn.migrate.target import TargetStore
 
@@ -72,14 +74,20 @@ def plan_work(source: Source, ledger: Ledger) -> tuple[list[SourceObject], CopyR
     return todo, report, known
 
 
-def abort_stale_uploads(target: TargetStore, bucket: str, prefix: str) -> int:
-    stale = list(target.uploads(bucket, prefix))
+def abort_stale_uploads(target: TargetStore, bucket: str, prefix: str, keys: Sequence[str] | None = None) -> int:
+    """Abort unfinished multipart uploads under ``prefix``, or only those of the target ``keys``
+    (a copy Job's pod: the other pods' uploads under the same prefix are live)."""
+    if keys is None:
+        stale = list(target.uploads(bucket, prefix))
+    else:
+        stale = [(key, upload) for wanted in keys for key, upload in target.uploads(bucket, wanted) if key == wanted]
     for key, upload_id in stale:
         target.abort_upload(bucket, key, upload_id)
     return len(stale)
 
 
-def _target_key(prefix: str, key: str) -> str:
+def target_key(prefix: str, key: str) -> str:
+    """The target key of source key ``key`` under ``prefix``."""
     return f"{prefix.rstrip('/')}/{key}" if prefix else key
 
 
@@ -106,14 +114,15 @@ class Copier:
 
     def copy_one(self, item: SourceObject) -> tuple[str, str]:
         """Copy one object; returns (sha256, etag). Raises when the source changed meanwhile."""
-        key = _target_key(self.prefix, item.key)
+        key = target_key(self.prefix, item.key)
         if item.size <= SMALL:
             with self.source.open(item.key) as handle:
                 data = handle.read()
             if len(data) != item.size:
                 raise RuntimeError(f"{item.key} changed size while copying ({item.size} -> {len(data)})")
             digest = hashlib.sha256(data).hexdigest()
-            return digest, self.direct.put(self.bucket, key, data, digest, {META_SHA: digest})
+            meta = {META_SHA: digest, META_IDENTITY: item.identity}
+            return digest, self.direct.put(self.bucket, key, data, digest, meta)
         with self._seekable(item) as (handle, digest):
             self._multipart(item, key, handle, digest)
         size, etag = self.direct.head(self.bucket, key)
@@ -141,7 +150,7 @@ class Copier:
             yield spool, hasher.hexdigest()
 
     def _multipart(self, item: SourceObject, key: str, handle: IO[bytes], digest: str) -> None:
-        upload_id = self.direct.create_upload(self.bucket, key, {META_SHA: digest})
+        upload_id = self.direct.create_upload(self.bucket, key, {META_SHA: digest, META_IDENTITY: item.identity})
         futures: list[Future[str]] = []
         try:
             again = hashlib.sha256()
@@ -186,8 +195,14 @@ def copy(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
+    on_commit: Callable[[], None] | None = None,
+    stale_keys: Sequence[str] | None = None,
 ) -> CopyReport:
-    """Copy what the ledger does not yet have from ``source`` to ``bucket``/``prefix`` on ``target``."""
+    """Copy what the ledger does not yet have from ``source`` to ``bucket``/``prefix`` on ``target``.
+
+    ``on_commit`` runs after every ledger commit (a copy Job's pod uploads its ledger snapshot);
+    ``stale_keys``: abort only these keys' stale multipart uploads instead of all under ``prefix``.
+    """
     destination = f"{target.base}/{bucket}/{prefix}"
     recorded = ledger.meta().get("target")
     if recorded and recorded != destination:
@@ -204,7 +219,12 @@ def copy(
         report.copied_bytes = sum(item.size for item in todo)
         return report
     target.ensure_bucket(bucket)
-    report.aborted_uploads = abort_stale_uploads(target, bucket, prefix)
+    if stale_keys is None:
+        report.aborted_uploads = abort_stale_uploads(target, bucket, prefix)
+    else:
+        pending = {item.key for item in todo}
+        keys = [target_key(prefix, key) for key in stale_keys if key in pending]
+        report.aborted_uploads = abort_stale_uploads(target, bucket, prefix, keys)
     ledger.set_meta(source=source.description, bucket=bucket, prefix=prefix, target=destination)
     ledger.set_skipped(report.not_copied)
     ledger.upsert_pending(
@@ -219,7 +239,9 @@ def copy(
     )
     # The GIL switch interval stays at Python's 5 ms: 0.5 ms gave no measurable wall-time gain
     # and about 5 % more client CPU (docs/benchmarks.md).
-    _copy_all(target, source, bucket, prefix, ledger, todo, report, workers, progress)
+    if on_commit:
+        on_commit()  # every object of this run is recorded as pending before the first one is sent
+    _copy_all(target, source, bucket, prefix, ledger, todo, report, workers, progress, on_commit)
     return report
 
 
@@ -233,6 +255,7 @@ def _copy_all(
     report: CopyReport,
     workers: int,
     progress: Callable[[int], None] | None,
+    on_commit: Callable[[], None] | None = None,
 ) -> None:
     """``workers`` threads take the next object from one shared iterator and hand each outcome
     to this thread, which alone writes the ledger. (A pool with a future per object and
@@ -289,6 +312,8 @@ def _copy_all(
             if len(done_rows) >= FLUSH_ROWS or time.monotonic() - flushed >= FLUSH_SECONDS:
                 ledger.mark_copied_many(done_rows)
                 done_rows.clear()
+                if on_commit:
+                    on_commit()
                 flushed = time.monotonic()
     finally:  # also on Ctrl-C and errors: let the objects in flight finish, keep what is confirmed
         stop.set()
@@ -300,6 +325,8 @@ def _copy_all(
                 record(*got)
         ledger.mark_copied_many(done_rows)
         copier.close()
+        if on_commit:
+            on_commit()
     if errors:
         shown = "\n  ".join(errors[:10])
         raise PdnError(

@@ -183,6 +183,29 @@ class Ledger:
     def skipped(self) -> list[tuple[str, str]]:
         return [(key, reason) for key, reason in self.db.execute("SELECT key, reason FROM skipped ORDER BY key")]
 
+    def snapshot(self, path: Path) -> None:
+        """A consistent copy of the ledger in one file at ``path`` (SQLite's online backup: the
+        committed state, without the WAL), for a copy Job's pod to upload."""
+        target = sqlite3.connect(str(path))
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+
+    def merge_from(self, path: Path) -> int:
+        """Take every object row of another ledger file (a copy Job shard's snapshot); returns how many."""
+        self.db.execute("ATTACH DATABASE ? AS part", (str(path),))
+        try:
+            with self._transaction():
+                cursor = self.db.execute(
+                    "INSERT OR REPLACE INTO objects (key, size, identity, sha256, state, target_etag, verified_sha256, "
+                    "updated) SELECT key, size, identity, sha256, state, target_etag, verified_sha256, updated "
+                    "FROM part.objects"
+                )
+        finally:
+            self.db.execute("DETACH DATABASE part")
+        return cursor.rowcount
+
     def summary(self) -> dict[str, Any]:
         rows = self.db.execute("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY state").fetchall()
         counts = {state: {"objects": count, "bytes": total} for state, count, total in rows}

@@ -5,6 +5,13 @@ Deployment with its own PVC. Every app also gets a Service, a NetworkPolicy (ing
 its namespace and the platform ingress; egress only to DNS, its namespace and the namespaces of
 what it depends on) and a ConfigMap. Pods meet the ``restricted`` Pod Security profile.
 
+Pods read their data from the app's bucket in the site's object store, with the credentials of the
+Secret ``<app>-s3`` (issued per app by whoever owns the store's credentials; ``pdn up`` issues
+short-lived, bucket-scoped ones in the lab). A *lab runtime* (``--lab``) renders the same objects
+for the local lab: the stand-in image (:mod:`pdn.migrate.standin`) instead of the app's migrated
+image, the object store as pods on the lab's real nodes reach it, and requests scaled down so a
+wave fits on one small node; production renders keep the app's own image reference.
+
 Every object is a Python dict serialised by the YAML library, never text from a template:
 inventory values are hostile input, and whatever they hold (newlines, ``---``, ``{{ }}``, flow
 or anchor syntax, ``hostNetwork: true``) stays one string value where it is put. Names come
@@ -16,29 +23,70 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from pdn import naming, safeload
 from pdn.errors import InputError, PdnError
 from pdn.migrate.placement import app_vcpu
+from pdn.migrate.pods import LAB_IMAGE, container_security_context, pod_security_context
 from pdn.migrate.schema import App
 from pdn.migrate.workspace import MANIFESTS, atomic_write, inside, output_folder
 from pdn.naming import bucket_name
 from pdn.safeload import shown
 from pdn.sites.model import SiteModel
 
-__all__ = ["FILES", "RENDERED", "bucket_name", "build_objects", "namespace_of", "run", "serialise"]
+__all__ = [
+    "FILES",
+    "RENDERED",
+    "LabRuntime",
+    "ObjectStore",
+    "bucket_name",
+    "build_objects",
+    "credentials_secret",
+    "namespace_of",
+    "run",
+    "serialise",
+]
 
 DATABASES = re.compile(r"^(mysql|mariadb|postgresql|postgres|oracle|sqlserver|mongodb|firebird|access)\b")
 RENDERED = {"becomes", "rehost", "replatform", "refactor"}
 FILES = ("configmap.yaml", "service.yaml", "networkpolicy.yaml", "pvc.yaml", "workload.yaml")
-UID = 10001
 _DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """The object store as an app's pods reach it: its endpoint and the networks it answers on."""
+
+    endpoint: str
+    networks: tuple[str, ...]
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.endpoint)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class LabRuntime:
+    """How apps run in the local lab instead of production (see the module docstring)."""
+
+    store: Callable[[str], ObjectStore]  # site id -> the store as the lab's pods reach it
+    image: str = LAB_IMAGE
+    #: The lab's node has two cores for a whole wave: requests shrink by this factor, so that the
+    #: quota, limits and scheduling are still exercised with the same proportions.
+    request_scale: float = 0.05
+
+
+def credentials_secret(app_name: str) -> str:
+    """The Secret holding an app's object store credentials (AWS_* variables)."""
+    return f"{app_name}-s3"
 
 
 def namespace_of(app: App, super_app_name: str) -> str:
@@ -59,7 +107,7 @@ class Target:
     tenant: str
     part_of: str
     site: str
-    s3_endpoint: str
+    store: ObjectStore
     s3_region: str
     stateful: bool
     dependency_namespaces: tuple[str, ...]
@@ -71,8 +119,14 @@ def target(
     super_names: Mapping[str, str],
     namespaces: Mapping[str, str],
     sites: SiteModel,
+    lab: LabRuntime | None = None,
 ) -> Target:
     site = sites.site(row["site"])
+    store = (
+        lab.store(site.id)
+        if lab
+        else ObjectStore(site.object_storage.endpoint, tuple(str(net) for net in site.object_storage.networks))
+    )
     super_name = super_names.get(row["super_app"], "")
     own = namespaces[app.app_id]
     return Target(
@@ -82,7 +136,7 @@ def target(
         tenant=naming.tenant_slug(super_name or app.agency),
         part_of=naming.label_value(naming.slug(row["super_app"] or app.app_id)),
         site=site.id,
-        s3_endpoint=site.object_storage.endpoint,
+        store=store,
         s3_region=site.object_storage.region,
         stateful=any(DATABASES.match(component) for component in app.tech_stack),
         dependency_namespaces=tuple(sorted({namespaces[d] for d in app.depends_on if d in namespaces} - {own})),
@@ -114,39 +168,48 @@ def _volume_claim_spec(storage: str, storage_class: str) -> dict[str, Any]:
     return spec
 
 
-def _pod_spec(t: Target, image: str) -> dict[str, Any]:
+def _resources(vcpu: float, scale: float) -> dict[str, Any]:
+    floor = 1.0 if scale == 1.0 else 0.0  # production keeps its minimum sizes; the lab its own
+    cpu = max(50 * floor, 10, round(vcpu * 1000 * scale))
+    memory = max(128 * floor, 64, round(vcpu * 1024 * scale))
+    return {
+        "requests": {"cpu": f"{cpu}m", "memory": f"{memory}Mi"},
+        "limits": {"memory": f"{max(256 * floor, 192, round(vcpu * 2048 * scale))}Mi"},
+    }
+
+
+def _probes(lab: LabRuntime | None) -> dict[str, Any]:
+    """The stand-in answers ``/readyz`` once it can list its bucket; a legacy app's own health path is
+    unknown, so production pods are ready when their port accepts connections."""
+    if lab:
+        return {
+            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
+        }
+    return {"readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10}}
+
+
+def _pod_spec(t: Target, image: str, lab: LabRuntime | None) -> dict[str, Any]:
     vcpu = app_vcpu(t.app)
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     if not t.stateful:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": f"{t.name}-data"}})
     return {
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": UID,
-            "runAsGroup": UID,
-            "fsGroup": UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "containers": [
             {
                 "name": "app",
                 "image": image,
+                **({"args": ["-m", "pdn.migrate.standin"], "imagePullPolicy": "Never"} if lab else {}),
                 "ports": [{"name": "http", "containerPort": 8080}],
-                "envFrom": [{"configMapRef": {"name": f"{t.name}-config"}}],
-                "resources": {
-                    "requests": {
-                        "cpu": f"{max(50, round(vcpu * 1000))}m",
-                        "memory": f"{max(128, round(vcpu * 1024))}Mi",
-                    },
-                    "limits": {"memory": f"{max(256, round(vcpu * 2048))}Mi"},
-                },
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "runAsNonRoot": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
+                "envFrom": [
+                    {"configMapRef": {"name": f"{t.name}-config"}},
+                    {"secretRef": {"name": credentials_secret(t.name)}},
+                ],
+                "resources": _resources(vcpu, lab.request_scale if lab else 1.0),
+                **_probes(lab),
+                "securityContext": container_security_context(),
                 "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
@@ -154,7 +217,21 @@ def _pod_spec(t: Target, image: str) -> dict[str, Any]:
     }
 
 
-def build_objects(t: Target, registry: str, storage_class: str) -> dict[str, dict[str, Any]]:
+def _store_egress(store: ObjectStore) -> list[dict[str, Any]]:
+    """Egress to the object store's networks on its port (nothing when the model names none)."""
+    if not store.networks:
+        return []
+    return [
+        {
+            "to": [{"ipBlock": {"cidr": network}} for network in store.networks],
+            "ports": [{"port": store.port, "protocol": "TCP"}],
+        }
+    ]
+
+
+def build_objects(
+    t: Target, registry: str, storage_class: str, lab: LabRuntime | None = None
+) -> dict[str, dict[str, Any]]:
     """File name -> Kubernetes object for one app (four or five files, one object each)."""
     app = t.app
     storage = _quantity_gi(app.data_gb)
@@ -170,7 +247,7 @@ def build_objects(t: Target, registry: str, storage_class: str) -> dict[str, dic
             "data": {
                 "PDN_LEGACY_APP_ID": app.app_id,
                 "PDN_SITE": t.site,
-                "PDN_S3_ENDPOINT": t.s3_endpoint,
+                "PDN_S3_ENDPOINT": t.store.endpoint,
                 "PDN_S3_REGION": t.s3_region,
                 "PDN_S3_BUCKET": naming.bucket_name(app.app_id),
                 "PDN_S3_ADDRESSING": "path",
@@ -221,6 +298,7 @@ def build_objects(t: Target, registry: str, storage_class: str) -> dict[str, dic
                             ),
                         ]
                     },
+                    *_store_egress(t.store),
                 ],
             },
         },
@@ -243,7 +321,7 @@ def build_objects(t: Target, registry: str, storage_class: str) -> dict[str, dic
     workload["spec"]["selector"] = {"matchLabels": selector}
     workload["spec"]["template"] = {
         "metadata": {"labels": _labels(t)},
-        "spec": _pod_spec(t, f"{registry}/{naming.resource_name(app.app_id)}:migrated"),
+        "spec": _pod_spec(t, lab.image if lab else f"{registry}/{naming.resource_name(app.app_id)}:migrated", lab),
     }
     if t.stateful:
         workload["spec"]["volumeClaimTemplates"] = [
@@ -271,6 +349,7 @@ def run(
     storage_class: str = "",
     only: set[str] | None = None,
     wave: int | None = None,
+    lab: LabRuntime | None = None,
 ) -> list[Path]:
     """Write ``manifests/<app>/`` for every rendered app; everything is built and checked first,
     so an error writes nothing."""
@@ -288,7 +367,7 @@ def run(
         if wave is not None and int(row["wave"]) != wave:
             continue
         app = by_id[row["app_id"]]
-        objects = build_objects(target(app, row, super_names, namespaces, sites), registry, storage_class)
+        objects = build_objects(target(app, row, super_names, namespaces, sites, lab), registry, storage_class, lab)
         for obj in objects.values():
             meta = obj["metadata"]
             key = (meta["namespace"], obj["kind"], meta["name"])

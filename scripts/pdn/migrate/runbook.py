@@ -19,6 +19,7 @@ from pdn import naming, paths
 from pdn.errors import InputError
 from pdn.markdown import text
 from pdn.migrate.schema import App
+from pdn.migrate.smoke import read_evidence
 from pdn.migrate.workspace import RUNBOOKS, atomic_write, inside
 
 
@@ -39,6 +40,20 @@ def _command_id(app_id: str) -> str:
     return app_id
 
 
+def _evidence_line(found: Mapping[str, Any] | None) -> str | None:
+    """What the smoke check of an app saw, as one escaped line (None: not checked yet)."""
+    if found is None:
+        return None
+    verdict = "passed" if found.get("passed") else "FAILED: " + "; ".join(map(str, found.get("problems", [])))[:300]
+    return text(
+        f"{found.get('site')}: {found.get('namespace')}/{found.get('service')} "
+        f"Ready in {found.get('ready_seconds')} s; "
+        f"configuration {'as rendered' if found.get('config_ok') else 'NOT as rendered'}; "
+        f"{found.get('objects')}/{found.get('expected_objects')} objects listed, "
+        f"{found.get('sha256_matching')}/{found.get('sha256_checked')} SHA-256 equal to the source; {verdict}"
+    )
+
+
 def run(
     apps: Sequence[App],
     waves: Sequence[Mapping[str, str]],
@@ -47,6 +62,7 @@ def run(
     only_wave: int | None = None,
 ) -> list[Path]:
     by_id = {app.app_id: app for app in apps}
+    evidence = read_evidence(out, (row["app_id"] for row in plan_rows))
     template = environment().get_template("runbook.md.j2")
     groups: dict[str, dict[str, Any]] = {}
     order: dict[int, list[str]] = {}
@@ -67,6 +83,7 @@ def run(
                 "move_type": text(row["move_type"]),
                 "super_app": text(row["super_app"]),
                 "data_gb": text(row["data_gb"]),
+                "evidence": _evidence_line(evidence.get(app.app_id)),
             }
         )
         if row["move_type"] == "joins":

@@ -18,6 +18,7 @@ from pdn.errors import InputError, PdnError
 
 CHUNK = 8 * 1024 * 1024
 META_SHA = "sha256"
+META_IDENTITY = "source-identity"  # the source object's mtime_ns or ETag: a re-run recognises its own copy
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60
 

@@ -198,6 +198,55 @@ class TargetStore:
         reply = self.send("HeadObject", "HEAD", self.path(bucket, key))
         return int(reply.header("Content-Length") or "-1"), reply.header("ETag").strip('"')
 
+    def head_metadata(self, bucket: str, key: str) -> tuple[int, str, dict[str, str]] | None:
+        """(size, ETag, user metadata) of an object, or ``None`` when it is absent."""
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.send("HeadObject", "HEAD", self.path(bucket, key))
+        except ClientError as error:
+            if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                return None
+            raise
+        meta = {
+            name[len("x-amz-meta-") :]: value for name, value in reply.headers.items() if name.startswith("x-amz-meta-")
+        }
+        return int(reply.header("Content-Length") or "-1"), reply.header("ETag").strip('"'), meta
+
+    def get_small(self, bucket: str, key: str, limit: int) -> bytes | None:
+        """A whole object of at most ``limit`` bytes (a plan, a ledger snapshot), ``None`` when absent."""
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.send("GetObject", "GET", self.path(bucket, key), stream=True)
+        except ClientError as error:
+            if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                return None
+            raise
+        data = bytearray()
+        try:
+            for chunk in reply.chunks(CHUNK):
+                data += chunk
+                if len(data) > limit:
+                    raise PdnError(f"{bucket}/{key} is larger than {limit} bytes")
+        except BaseException:
+            reply.abandon()
+            raise
+        return bytes(data)
+
+    def has_objects(self, bucket: str, prefix: str) -> bool:
+        """Whether any object lies under ``prefix`` (False also when the bucket does not exist)."""
+        from botocore.exceptions import ClientError
+
+        params = {"list-type": "2", "max-keys": "1", "prefix": prefix}
+        try:
+            reply = self.send("ListObjectsV2", "GET", self.bucket_path(bucket), params=params)
+        except ClientError as error:
+            if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                return False
+            raise
+        return any(True for _ in _xml(reply.content).iter("Contents"))
+
     def sha256_of_object(self, bucket: str, key: str) -> tuple[str, int]:
         """Stream an object and hash it; returns (sha256, size). ``ClientError`` when absent."""
         reply = self.send("GetObject", "GET", self.path(bucket, key), stream=True)

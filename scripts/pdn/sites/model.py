@@ -8,6 +8,7 @@ these models. Unknown fields are rejected so that a typo never silently drops a 
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -100,6 +101,10 @@ class Kubernetes(Strict):
 class ObjectStorage(Strict):
     endpoint: Annotated[str, Field(pattern=r"^https?://")]
     region: str
+    networks: list[IPv4Network] = Field(
+        default_factory=list,
+        description="Address ranges the endpoint answers on: migrated apps' NetworkPolicy lets their pods reach them.",
+    )
 
 
 class BackupPartner(Strict):

@@ -141,6 +141,92 @@ def test_first_wave_applied_and_copied(main_job: tuple[Path, dict[str, Any]], la
     assert s3.list_objects_v2(Bucket=bucket_name(app)).get("KeyCount", 0) >= 2
 
 
+def _rendered_wave_one(out: Path) -> list[str]:
+    with (out / "migrate" / "plan.csv").open(encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["wave"] == "1" and row["site"] == SITE]
+    return [row["app_id"] for row in rows if (out / "migrate" / "manifests" / row["app_id"]).is_dir()]
+
+
+def test_wave_one_runs_on_the_real_node_and_reads_its_own_data(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:
+    """Every rendered wave-1 app's pods run on the real node under ``restricted``; the smoke check
+    (from inside the app's namespace, through its Service) read every object with the source's SHA-256."""
+    out, summary = main_job
+    apps = _rendered_wave_one(out)
+    assert len(apps) >= 2, "the tiny inventory should render several wave-1 apps here"
+    site = _site(summary)
+    assert (site["apps_live"], site["apps_ready"], site["apps_smoke_verified"]) == (len(apps),) * 3, site
+    assert site["tenants_isolated"] is True, site
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig_path(SITE))))
+    real_nodes = {node.metadata.name for node in api.list_node(label_selector="pdn.go.id/node-kind=real").items}
+    assert real_nodes
+    for app in apps:
+        evidence = json.loads((out / "migrate" / "smoke" / f"{app}.json").read_text(encoding="utf-8"))
+        assert evidence["passed"] and evidence["config_ok"], evidence
+        assert evidence["sha256_matching"] == evidence["sha256_checked"] == evidence["expected_objects"] >= 2
+        namespace = evidence["namespace"]
+        labels = api.read_namespace(namespace).metadata.labels
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", labels
+        pods = api.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/name={evidence['service']}").items
+        assert pods and all(pod.spec.node_name in real_nodes for pod in pods), [p.spec.node_name for p in pods]
+        assert all(pod.status.phase == "Running" for pod in pods)
+        assert all(all(c.ready for c in pod.status.container_statuses) for pod in pods)
+    runbook = (out / "migrate" / "runbooks" / "wave-001.md").read_text(encoding="utf-8")
+    assert "Smoke check run" in runbook and f"{apps[0]}: {SITE}:" in runbook
+
+
+def test_large_apps_copied_as_indexed_jobs_on_the_site(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:
+    """Apps of at least --job-copy-gb (20 GB in the inventory) moved as Indexed Jobs on the site's
+    cluster, every shard succeeded and every object was verified; the rest moved in one process.
+    (A pod killed mid-copy and the Job finishing anyway: tests/kube/test_copy_job.py.)"""
+    from pdn.naming import copy_job_name
+
+    out, summary = main_job
+    live = json.loads((out / "migrate" / "golive" / f"{SITE}.json").read_text(encoding="utf-8"))
+    jobs = live["copy"]["indexed_job"]
+    assert jobs, "the tiny inventory has wave-1 apps of 20 GB or more on this site"
+    assert _site(summary)["copy_ran"].startswith(f"{len(jobs)} as Indexed Job")
+    batch = client.BatchV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig_path(SITE))))
+    for app in jobs:
+        job = batch.read_namespaced_job(copy_job_name(app), "pdn-migrate")
+        assert job.spec.completion_mode == "Indexed" and job.spec.completions >= 2, job.spec
+        assert job.status.succeeded == job.spec.completions, job.status
+        ledger = out / "migrate" / "copy" / f"{app}.job.sqlite"
+        from pdn.upsummary import fully_verified
+
+        assert fully_verified(ledger), f"{ledger}: not every object verified"
+
+
+def test_an_app_credential_reads_only_its_own_bucket(main_job: tuple[Path, dict[str, Any]], lab: Any) -> None:
+    """The Secret an app gets holds temporary credentials for its own bucket, read-only."""
+    import base64
+
+    out, _ = main_job
+    first, second, *_ = _rendered_wave_one(out)
+    evidence = json.loads((out / "migrate" / "smoke" / f"{first}.json").read_text(encoding="utf-8"))
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(lab.kubeconfig_path(SITE))))
+    data = api.read_namespaced_secret(f"{evidence['service']}-s3", evidence["namespace"]).data
+    values = {key: base64.b64decode(value).decode() for key, value in data.items()}
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=lab.s3_endpoint(SITE),
+        aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=values["AWS_SESSION_TOKEN"],
+        region_name=lab.s3_region(SITE),
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    assert s3.list_objects_v2(Bucket=bucket_name(first))["KeyCount"] >= 2
+    from botocore.exceptions import ClientError
+
+    for attempt in (
+        lambda: s3.list_objects_v2(Bucket=bucket_name(second)),
+        lambda: s3.put_object(Bucket=bucket_name(first), Key="written-by-the-app", Body=b"x"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
 def test_drill_ran_and_backup_is_fresh(main_job: tuple[Path, dict[str, Any]]) -> None:
     out, summary = main_job
     site = _site(summary)

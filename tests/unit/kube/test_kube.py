@@ -14,8 +14,8 @@ from pdn import kube
 from pdn.kube import Kube, KubeError
 from pdn.lab import endpoints
 from pdn.lab.nodesync import converge_nodes, ready_nodes
+from pdn.migrate.golive import apply_folder
 from pdn.sites import load_sites
-from pdn.up import apply_manifests
 
 
 def configmap(name: str, namespace: str = "team", **labels: str) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def test_up_applies_a_manifest_folder_in_name_order(lab_site: str, fake_api: Any
     (folder / "b-configmap.yaml").write_text(json.dumps(configmap("second")))
     (folder / "a-configmap.yaml").write_text(json.dumps(configmap("first")))
     (folder / "notes.txt").write_text("not a manifest")
-    assert apply_manifests(lab_site, folder) == 2
+    assert apply_folder(kube.site(lab_site), folder) == 2
     applies = [seen for seen in fake_api.seen if seen.method == "PATCH"]
     assert [seen.path.rsplit("/", 1)[1] for seen in applies] == ["first", "second"]
     assert {seen.query["fieldManager"] for seen in applies} == {"pdn-migrate"}

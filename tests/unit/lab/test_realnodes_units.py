@@ -274,7 +274,7 @@ def test_lab_down_stops_real_nodes_and_purge_removes_them(
     stop_node_containers("cikarang", keep_real=keep)
     assert bool(calls["paused"]) == paused and bool(calls["removed"]) == removed
     assert bool(calls["networks"]) == removed, "the site network goes exactly when the nodes go"
-    expected = ["ssh-bridge-pdn-cikarang-node-1", "kube-apiserver-bridge"] if real and removed else []
+    expected = ["ssh-bridge-pdn-cikarang-node-1", "kube-apiserver-bridge", "minio-bridge"] if real and removed else []
     assert calls["bridges"] == expected, "a removed real node's bridges stop with it"
 
 
