@@ -202,6 +202,7 @@ def delete_job(kube: Kube, namespace: str, name: str, timeout: float = 180) -> N
 def ensure_objects(kube: Kube, settings: jobspec.JobSettings, keys: dict[str, str]) -> None:
     kube.apply(jobspec.namespace(settings.namespace), field_manager=jobspec.FIELD_MANAGER)
     kube.apply(jobspec.secret(settings, keys), field_manager=jobspec.FIELD_MANAGER, force=True)
+    kube.apply(jobspec.network_policy(settings), field_manager=jobspec.FIELD_MANAGER, force=True)
 
 
 def create_job(kube: Kube, settings: jobspec.JobSettings) -> dict[str, Any]:

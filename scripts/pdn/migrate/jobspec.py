@@ -15,10 +15,12 @@ service account token. Keys come from a Secret as environment variables, never a
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pdn import naming
 from pdn.errors import InputError
@@ -117,6 +119,44 @@ def namespace(name: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": name, "labels": {**enforce, "app.kubernetes.io/managed-by": "pdn-migrate"}},
+    }
+
+
+def _store_peer(url: str) -> dict[str, Any]:
+    """Egress to one store: its address when the URL names one (the lab's bridge), else any
+    address on its port (a DNS name: NetworkPolicy cannot name it)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    rule: dict[str, Any] = {"ports": [{"port": port, "protocol": "TCP"}]}
+    try:
+        address = ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return rule
+    rule["to"] = [{"ipBlock": {"cidr": f"{address}/{address.max_prefixlen}"}}]
+    return rule
+
+
+def network_policy(settings: JobSettings) -> dict[str, Any]:
+    """The Job's pods take no connections and reach only cluster DNS and the two stores."""
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+    stores = [_store_peer(url) for url in dict.fromkeys((settings.source_endpoint, settings.target_endpoint))]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": settings.job_name, "namespace": settings.namespace, "labels": labels(settings)},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": settings.job_name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "egress": [dns, *stores],
+        },
     }
 
 

@@ -169,13 +169,12 @@ def _volume_claim_spec(storage: str, storage_class: str) -> dict[str, Any]:
 
 
 def _resources(vcpu: float, scale: float) -> dict[str, Any]:
-    floor = 1.0 if scale == 1.0 else 0.0  # production keeps its minimum sizes; the lab its own
-    cpu = max(50 * floor, 10, round(vcpu * 1000 * scale))
-    memory = max(128 * floor, 64, round(vcpu * 1024 * scale))
-    return {
-        "requests": {"cpu": f"{cpu}m", "memory": f"{memory}Mi"},
-        "limits": {"memory": f"{max(256 * floor, 192, round(vcpu * 2048 * scale))}Mi"},
-    }
+    # production keeps its minimum sizes (50m, 128Mi, limit 256Mi); the lab its own, smaller ones
+    cpu_floor, memory_floor, limit_floor = (50, 128, 256) if scale == 1.0 else (10, 64, 192)
+    cpu = max(cpu_floor, round(vcpu * 1000 * scale))
+    memory = max(memory_floor, round(vcpu * 1024 * scale))
+    limit = max(limit_floor, round(vcpu * 2048 * scale))
+    return {"requests": {"cpu": f"{cpu}m", "memory": f"{memory}Mi"}, "limits": {"memory": f"{limit}Mi"}}
 
 
 def _probes(lab: LabRuntime | None) -> dict[str, Any]:

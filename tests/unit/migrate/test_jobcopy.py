@@ -417,3 +417,25 @@ def test_cli_dry_run_plans_the_shards_and_writes_nothing(
         env={**KEYS, **SOURCE_KEYS},
     )  # fmt: skip
     assert isinstance(unreachable.exception, InputError) and "pods cannot reach" in str(unreachable.exception)
+
+
+def test_job_pods_reach_only_dns_and_their_stores() -> None:
+    """The copy pods hold the source's keys: they take no connections and reach nothing but
+    cluster DNS and the two stores (by address where the URL names one)."""
+    given = settings()
+    policy = jobspec.network_policy(given)
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in spec
+    assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": given.job_name}
+    assert (
+        spec["podSelector"]["matchLabels"].items()
+        <= jobspec.job(given)["spec"]["template"]["metadata"]["labels"].items()
+    )
+    dns, *stores = spec["egress"]
+    assert stores
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert all(rule["to"][0]["ipBlock"]["cidr"].endswith("/32") for rule in stores), stores
+    by_name = settings(source_endpoint="https://legacy.example.go.id", target_endpoint="http://10.250.7.1:9000")
+    _, source, target = jobspec.network_policy(by_name)["spec"]["egress"]
+    assert source == {"ports": [{"port": 443, "protocol": "TCP"}]}
+    assert target == {"ports": [{"port": 9000, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.250.7.1/32"}}]}

@@ -94,6 +94,13 @@ def test_lab_runtime_runs_the_stand_in_against_the_bridged_store(
             assert docs[kind] == production[folder.name][kind]
 
 
+def test_resources_are_whole_quantities_with_their_floors() -> None:
+    tiny, lab_tiny = render_stage._resources(0.01, 1.0), render_stage._resources(0.01, 0.05)
+    assert tiny == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    assert lab_tiny == {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "192Mi"}}
+    assert render_stage._resources(2.0, 1.0)["requests"] == {"cpu": "2000m", "memory": "2048Mi"}
+
+
 def test_a_model_store_without_networks_gets_no_store_egress() -> None:
     assert render_stage._store_egress(render_stage.ObjectStore("https://s3.example.go.id", ())) == []
     assert render_stage.ObjectStore("https://s3.example.go.id:9443", ("10.0.0.0/24",)).port == 9443
