@@ -130,6 +130,9 @@ def stop_node_containers(site_id: str, *, keep_real: bool = False) -> None:
         console.print(f"[cyan]{site_id:<12}[/] removed {len(removed)} node container(s)")
     if real:  # the bridges into the site network served these nodes only
         from pdn.lab.processes import stop
+        from pdn.lab.realnodes import forget_nodes
+
+        forget_nodes(site_id, [node.name for node in real])
 
         for node in real:
             stop(sitenet.ssh_bridge_spec(site_id, node.name, node.port, node.address))

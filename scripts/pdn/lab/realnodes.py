@@ -323,6 +323,35 @@ def ensure_bridge(site: Site) -> None:
                    retry_on=(OSError,), hint=f"see {spec.log_file}")  # fmt: skip
 
 
+def forget_nodes(site_id: str, names: list[str]) -> None:
+    """Delete the Node objects of real nodes whose containers were removed, so that the pods bound
+    to them are collected at once (a Node that never answers again keeps its pods for the 300 s
+    of taint-based eviction, and a Recreate Deployment waits that long). Best effort: with the
+    API server down (``pdn lab down``) there is nothing to tidy."""
+    from pdn import kube
+
+    try:
+        client = kube.site(site_id)
+        if client.reachable(timeout=2) is not None:
+            return
+        for name in names:
+            client.delete(kube.path("v1", "nodes", None, name))
+    except PdnError:  # no kubeconfig (a purged lab) or the server went away meanwhile
+        return
+
+
+def forget_stale_nodes(site: Site) -> list[str]:
+    """Real Node objects of ``site`` with no node container on this machine (a test's nodes, or
+    nodes removed while the API server was down): deleted; returns their names."""
+    stale = [
+        state.name
+        for state in node_states(site)
+        if podman(["container", "exists", state.name], check=False).returncode != 0
+    ]
+    forget_nodes(site.id, stale)
+    return stale
+
+
 def launch_site_nodes(site: Site, count: int, report: Report) -> list[Node]:
     """Create or restart the ``count`` real node containers of ``site`` (nothing joined yet)."""
     network = sitenet.ensure_network(site.id)
@@ -360,6 +389,8 @@ def join_site_nodes(site: Site, nodes: list[Node], report: Report) -> list[Joine
             report(site.id, f"{node.name} joined in {time.monotonic() - began:.1f} s")
         approve_serving_certificates(site, {node.name: node.address for node in pending}, JOIN_TIMEOUT)
     wait_nodes_ready(site, [node.name for node in nodes], READY_TIMEOUT)
+    for name in forget_stale_nodes(site):
+        report(site.id, f"removed the Node {name}: its container is gone")
     # Every time, not only after a join: server-side apply changes nothing when nothing changed,
     # and a cluster joined before the add-on existed gets it too.
     apply_storage_addon(site)

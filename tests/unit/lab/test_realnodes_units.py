@@ -241,7 +241,7 @@ def test_every_kube_bench_waiver_names_a_node_check() -> None:
 def _fake_nodes(monkeypatch: pytest.MonkeyPatch, real: bool) -> dict[str, list[str]]:
     from pdn import nodes
 
-    calls: dict[str, list[str]] = {"paused": [], "removed": [], "networks": [], "bridges": []}
+    calls: dict[str, list[str]] = {"paused": [], "removed": [], "networks": [], "bridges": [], "forgotten": []}
     node = Node("pdn-cikarang-node-1", "cikarang", 1, "worker", "fd", "z", 24001, address="10.250.1.11" if real else "")
 
     def record(what: str, value: str) -> list[str]:
@@ -256,6 +256,7 @@ def _fake_nodes(monkeypatch: pytest.MonkeyPatch, real: bool) -> dict[str, list[s
     monkeypatch.setattr("pdn.lab.nodes_bridge.shutil.which", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr("pdn.lab.processes.stop", lambda spec: bool(record("bridges", spec.name)))
     monkeypatch.setattr(nodes, "write_inventory", lambda path: path)
+    monkeypatch.setattr("pdn.lab.realnodes.forget_nodes", lambda site, names: calls["forgotten"].extend(names))
     return calls
 
 
@@ -276,6 +277,7 @@ def test_lab_down_stops_real_nodes_and_purge_removes_them(
     assert bool(calls["networks"]) == removed, "the site network goes exactly when the nodes go"
     expected = ["ssh-bridge-pdn-cikarang-node-1", "kube-apiserver-bridge", "minio-bridge"] if real and removed else []
     assert calls["bridges"] == expected, "a removed real node's bridges stop with it"
+    assert calls["forgotten"] == (["pdn-cikarang-node-1"] if real and removed else []), "its Node object goes too"
 
 
 def test_inotify_instances_are_counted_across_the_host() -> None:
