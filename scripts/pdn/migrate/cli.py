@@ -635,6 +635,8 @@ def copy_command(
             total=lambda n: bar.update(total=n),
         )
     verb = "would copy" if dry_run else "copied"
+    if report.target_lost:
+        console.print(f"[yellow]bucket {bucket} is gone from the target: the ledger's copies are void[/]")
     console.print(
         f"{verb} {report.copied} objects ({report.copied_bytes / 1e6:.1f} MB); "
         f"{report.skipped} already done; {report.listed} in the source"

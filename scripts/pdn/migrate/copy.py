@@ -46,15 +46,19 @@ class CopyReport:
     copied_bytes: int = 0
     aborted_uploads: int = 0
     dry_run: bool = False
+    target_lost: bool = False  # the ledger said copied, but the target bucket no longer exists
     # source entries that are not regular files (or have no valid key): never copied, reported
     # here and recorded in the ledger, where verify counts them as not verified
     not_copied: list[tuple[str, str]] = field(default_factory=list)
 
 
-def plan_work(source: Source, ledger: Ledger) -> tuple[list[SourceObject], CopyReport, dict[str, Entry]]:
+def plan_work(
+    source: Source, ledger: Ledger, *, trust_ledger: bool = True
+) -> tuple[list[SourceObject], CopyReport, dict[str, Entry]]:
     """Objects that still need copying (new, changed, or not confirmed), the counts, and the
-    ledger's rows by key (read once: one query per object cost more than listing the source)."""
-    report = CopyReport()
+    ledger's rows by key (read once: one query per object cost more than listing the source).
+    ``trust_ledger`` False: every object (the target lost what the ledger says it holds)."""
+    report = CopyReport(target_lost=not trust_ledger)
     known = {entry.key: entry for entry in ledger.entries()}
     todo: list[SourceObject] = []
     for item in source.list():
@@ -62,7 +66,8 @@ def plan_work(source: Source, ledger: Ledger) -> tuple[list[SourceObject], CopyR
         report.listed_bytes += item.size
         entry = known.get(item.key)
         if (
-            entry
+            trust_ledger
+            and entry
             and entry.state in ("copied", "verified")
             and entry.size == item.size
             and entry.identity == item.identity
@@ -210,7 +215,10 @@ def copy(
             f"ledger {ledger.path} records copies to {recorded}, not {destination}",
             hint="use another --out for another target, or remove that ledger to start over",
         )
-    todo, report, known = plan_work(source, ledger)
+    # A ledger describes a target: when its bucket is gone (the store was rebuilt or purged),
+    # nothing the ledger calls copied is there any more, and all of it is copied again.
+    lost = not target.bucket_exists(bucket) and next(ledger.entries(("copied", "verified")), None) is not None
+    todo, report, known = plan_work(source, ledger, trust_ledger=not lost)
     report.dry_run = dry_run
     if total:
         total(sum(item.size for item in todo))

@@ -74,6 +74,23 @@ def test_round_trip_resume_and_change(tmp_path: Path, s3: object, store: TargetS
         assert head["Metadata"]["sha256"] == ledger.get("big-0.bin").sha256  # type: ignore[union-attr]
 
 
+def test_a_purged_target_voids_the_ledger_and_the_rerun_copies_all(tmp_path: Path, s3: Any, store: TargetStore) -> None:
+    """The store was rebuilt (lab purged, bucket deleted): a re-run must not trust the ledger."""
+    source_dir = tmp_path / "src"
+    make_tree(source_dir, 5, 2000)
+    source = DirectorySource(source_dir)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert copy_stage.copy(store, source, "mig-purged", "", ledger, workers=2).copied == 5
+        for item in s3.list_objects_v2(Bucket="mig-purged")["Contents"]:
+            s3.delete_object(Bucket="mig-purged", Key=item["Key"])
+        s3.delete_bucket(Bucket="mig-purged")
+        again = copy_stage.copy(store, source, "mig-purged", "", ledger, workers=2)
+        assert (again.copied, again.skipped, again.target_lost) == (5, 0, True)
+        assert verify_stage.verify(store, "mig-purged", "", ledger, source).ok == 5
+        third = copy_stage.copy(store, source, "mig-purged", "", ledger, workers=2)
+        assert (third.copied, third.skipped, third.target_lost) == (0, 5, False)
+
+
 def test_verify_detects_a_corrupted_target(tmp_path: Path, s3: object, store: TargetStore) -> None:
     make_tree(tmp_path / "src", 5, 1000)
     source = DirectorySource(tmp_path / "src")
