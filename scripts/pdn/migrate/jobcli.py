@@ -181,9 +181,8 @@ def _manifest(store: TargetStore, settings: jobspec.JobSettings) -> dict[str, An
     return manifest
 
 
-def merge_job_ledger(store: TargetStore, bucket: str, prefix: str, path: Path) -> jobrun.LedgerState:
-    """The latest copy Job plan's shard ledgers, merged into a fresh local ledger at ``path``."""
-    from pdn.migrate.ledger import Ledger
+def _latest_plan(store: TargetStore, bucket: str, prefix: str) -> tuple[str, str, dict[str, Any]]:
+    """(ledger bucket, ledger root, manifest) of the latest copy Job plan for ``bucket``/``prefix``."""
     from pdn.naming import copy_ledger_bucket
 
     ledger_bucket, root = copy_ledger_bucket(), jobrun.ledger_root(bucket, prefix)
@@ -193,10 +192,25 @@ def merge_job_ledger(store: TargetStore, bucket: str, prefix: str, path: Path) -
             f"no copy Job plan for {bucket}{'/' + prefix if prefix else ''} in {ledger_bucket}",
             hint="run `pdn migrate copy --on-cluster` first",
         )
+    return ledger_bucket, root, manifest
+
+
+def _merge_afresh(
+    store: TargetStore, ledger_bucket: str, root: str, manifest: dict[str, Any], path: Path
+) -> jobrun.LedgerState:
+    """The plan's shard ledgers merged into a new local ledger at ``path`` (an older one is replaced)."""
+    from pdn.migrate.ledger import Ledger
+
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     with Ledger(path) as ledger:
-        state = jobrun.merge_ledgers(store, ledger_bucket, root, manifest, ledger)
+        return jobrun.merge_ledgers(store, ledger_bucket, root, manifest, ledger)
+
+
+def merge_job_ledger(store: TargetStore, bucket: str, prefix: str, path: Path) -> jobrun.LedgerState:
+    """The latest copy Job plan's shard ledgers, merged into a fresh local ledger at ``path``."""
+    ledger_bucket, root, manifest = _latest_plan(store, bucket, prefix)
+    state = _merge_afresh(store, ledger_bucket, root, manifest, path)
     console.print(
         f"plan {manifest['plan']}: ledgers of {state.shards} shards merged into {path.name}: "
         f"{state.copied}/{state.objects} objects copied",
@@ -218,17 +232,12 @@ def verify_on_cluster(
     """Re-read the latest plan's objects as an Indexed Job (``verify-<app>``, one pod per shard),
     wait for it, and merge its shard ledgers into ``path``; what they say."""
     from pdn.migrate.ledger import Ledger
-    from pdn.naming import bucket_name, copy_ledger_bucket
+    from pdn.naming import bucket_name
 
     bucket = bucket or bucket_name(app_id)
     pod_target = options.pod_endpoint or pod_url(target.url, site_id, "--pod-endpoint")
-    ledger_bucket, root = copy_ledger_bucket(), jobrun.ledger_root(bucket, prefix)
     with friendly_errors(f"verify {app_id}"), TargetStore(target) as store:
-        manifest = jobrun.current_plan(store, ledger_bucket, root)
-        if manifest is None:
-            raise InputError(
-                f"no copy Job plan for {bucket} in {ledger_bucket}", hint="run `pdn migrate copy --on-cluster` first"
-            )
+        ledger_bucket, root, manifest = _latest_plan(store, bucket, prefix)
         settings = jobspec.JobSettings(
             app_id=app_id, site=site_id, namespace=options.namespace, image=options.image or jobspec.DEFAULT_IMAGE,
             plan_id=manifest["plan"], root=root, ledger_bucket=ledger_bucket, bucket=bucket, prefix=prefix,
@@ -255,11 +264,9 @@ def verify_on_cluster(
                 f"Job {settings.namespace}/{settings.job_name} failed: {jobrun.counts(job)}",
                 hint="see the pods' logs (kubectl logs); then run the same command again",
             )
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)
-        with Ledger(path) as ledger:
-            jobrun.merge_ledgers(store, ledger_bucket, root, manifest, ledger)
-            entries = list(ledger.entries())
+        _merge_afresh(store, ledger_bucket, root, manifest, path)
+    with Ledger(path) as ledger:
+        entries = list(ledger.entries())
     seconds = jobrun.elapsed(job)
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     console.print(f"Job {settings.namespace}/{settings.job_name} complete{took}: {jobrun.counts(job)}")
