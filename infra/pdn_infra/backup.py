@@ -25,12 +25,20 @@ from pdn_infra.settings import BackupSettings
 from pdn_infra.tiers import PROFILES
 
 VELERO = "velero.io/v1"
+SCHEDULE_VELERO_OWNED = "spec.skipImmediately"  # set by the stack at creation, reset by Velero
 
 
 @dataclass(frozen=True)
 class Endpoint:
     url: str
     region: str
+    # The same store as the site's cluster reaches it (Velero's node agent and its data-mover pods
+    # read and write the Kopia repository there); the URL itself unless a network sits in between.
+    cluster_url: str = ""
+
+    @property
+    def location_url(self) -> str:
+        return self.cluster_url or self.url
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,12 @@ class BackupPolicy(pulumi.ComponentResource):
         ns_name = settings.velero_namespace
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ns_name, labels={L.SITE: site.id, L.MANAGED_BY: "pulumi"}),
+            # Privileged on purpose: Velero's node agent and its data-mover pods run here as root
+            # with the nodes' pod-volume folders mounted (file-system backups); nothing else does.
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ns_name,
+                labels={L.SITE: site.id, L.MANAGED_BY: "pulumi", "pod-security.kubernetes.io/enforce": "privileged"},
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
@@ -126,7 +139,7 @@ class BackupPolicy(pulumi.ComponentResource):
                 spec={
                     "provider": "velero.io/aws",
                     "objectStorage": {"bucket": bucket, "prefix": "velero"},
-                    "config": {"region": endpoint.region, "s3ForcePathStyle": "true", "s3Url": endpoint.url},
+                    "config": {"region": endpoint.region, "s3ForcePathStyle": "true", "s3Url": endpoint.location_url},
                     "credential": {"name": credentials.metadata.name, "key": "cloud"},
                     "accessMode": mode,
                 },
@@ -170,6 +183,10 @@ class BackupPolicy(pulumi.ComponentResource):
                     metadata=meta(schedule, {L.TIER: tier_name, L.TARGET_SITE: target}),
                     spec={
                         "schedule": profile.backup_cron,
+                        # No backup at creation or first reconcile: before its location is validated
+                        # it would fail (pdn.backup.firstbackup takes the first one once it is Available).
+                        # Velero resets it to false at that reconcile and then owns the field.
+                        "skipImmediately": True,
                         "useOwnerReferencesInBackup": False,
                         "template": {
                             "includedNamespaces": namespaces,
@@ -180,7 +197,11 @@ class BackupPolicy(pulumi.ComponentResource):
                             "metadata": {"labels": {L.SITE: site.id, L.TIER: tier_name}},
                         },
                     },
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+                    # With server-side apply an ignored field owned by another manager is left out
+                    # of the update, so a later update does not conflict with Velero's false.
+                    opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=[namespace], ignore_changes=[SCHEDULE_VELERO_OWNED]
+                    ),
                 )
                 schedule_names.append(schedule)
 

@@ -75,6 +75,7 @@ def build(config: pulumi.Config | None = None) -> dict[str, Any]:
         other.id: Endpoint(
             url=settings.s3_endpoints.get(other.id, other.object_storage.endpoint),
             region=settings.s3_regions.get(other.id, other.object_storage.region),
+            cluster_url=settings.s3_cluster_endpoints.get(other.id, ""),
         )
         for other in model.sites
     }

@@ -83,6 +83,10 @@ class StackSettings(Camel):
     cluster_identifier: str | None = Field(default=None, description="Default: pdn-<site>")
     s3_endpoints: dict[str, str] = Field(default_factory=dict, description="Per-site endpoint override")
     s3_regions: dict[str, str] = Field(default_factory=dict, description="Per-site region override")
+    s3_cluster_endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-site endpoint as this site's cluster reaches it (Velero locations); default: s3Endpoints",
+    )
     install_crds: bool = Field(default=False, description="Install the pinned CRDs (lab and CI clusters)")
     crd_dir: str | None = None
     backup: BackupSettings = Field(default_factory=BackupSettings)

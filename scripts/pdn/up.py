@@ -232,9 +232,11 @@ def _site_args(sites: list[str]) -> list[str]:
 
 
 def _lab_up(plan: SitePlan, nodes: int) -> None:
-    # The chosen sites' nodes are real Kubernetes nodes: the containers pdn harden hardens, joined with kubeadm.
-    _pdn("lab", "up", *_site_args(plan.chosen), *(["--real-nodes", str(nodes)] if nodes else []))
-    extra = [site for site in plan.lab if site not in plan.chosen]
+    # The chosen sites' nodes are real Kubernetes nodes: the containers pdn harden hardens, joined with
+    # kubeadm. The drill's partner gets real nodes too: the drill's apps run again there.
+    real = [site for site in plan.lab if site in plan.chosen or (nodes and site == plan.drill_to)]
+    _pdn("lab", "up", *_site_args(real), *(["--real-nodes", str(nodes)] if nodes else []))
+    extra = [site for site in plan.lab if site not in real]
     if extra:  # partners: their clusters and object stores, no nodes
         _pdn("lab", "up", *_site_args(extra))
 
@@ -275,6 +277,8 @@ def up_command(
     drill = [
         *("backup", "drill", "--from", plan.drill_from, "--to", plan.drill_to),
         *("--seed", "100", "--report-dir", str(out / "drill")),
+        # With real nodes the drill also brings an app back running, with its volume of files.
+        *(["--apps", "1"] if nodes else []),
     ]
     tenants_file = out / "migrate" / "tenants.yaml"  # wave 1's tenants, written by the plan step
     tenants = ["--tenants", str(tenants_file)] if tenants_file.is_file() or "plan" not in (skip or []) else []

@@ -29,7 +29,15 @@ SERVER_METADATA = (
     "namespace",
 )
 # Annotations and labels written by tools rather than by the tenant.
-TOOL_PREFIXES = ("velero.io/", "kubectl.kubernetes.io/", "deployment.kubernetes.io/", "pv.kubernetes.io/")
+TOOL_PREFIXES = (
+    "velero.io/",
+    "kubectl.kubernetes.io/",
+    "deployment.kubernetes.io/",
+    "pv.kubernetes.io/",
+    # The scheduler and the volume provisioner: a restored claim binds on a node of the partner.
+    "volume.kubernetes.io/",
+    "volume.beta.kubernetes.io/",
+)
 # Labels the API server sets from the object's own name (a restored namespace has a new name).
 SERVER_LABELS = ("kubernetes.io/metadata.name",)
 # Spec fields the cluster allocates; a restore gets new values by design.

@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from pdn.backup import kube, seed, store, velero
+from pdn.backup import drillapps, kube, recovery, seed, siteloss, store, velero
 from pdn.backup.compare import compare_namespaces
 from pdn.backup.drill_plan import DrillOptions, Plan, backup_manifest, preflight, restore_manifest
 from pdn.backup.drill_record import write_all
@@ -114,7 +114,7 @@ def _finished(obj: dict[str, Any]) -> bool:
 
 def _seed(plan: Plan, count: int) -> int:
     objects: list[dict[str, Any]] = []
-    if plan.seed_namespace:
+    if plan.seed_namespace and plan.seed_namespace not in plan.created_namespaces:
         seed.apply(plan.source, [seed.drill_namespace(plan.seed_namespace, plan.source, plan.run_id)])
         plan.created_namespaces.append(plan.seed_namespace)
     target = plan.seed_namespace or next(iter(plan.namespaces))
@@ -152,6 +152,8 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
         location=plan.location,
         restore_location=plan.restore_location,
     )
+    result.site_loss = options.site_loss
+    outage: siteloss.Outage | None = None
     try:
         with timeline.phase("velero"):
             velero.ensure_servers([plan.source, plan.partner], say)
@@ -159,6 +161,17 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
         if options.seed > 0:
             with timeline.phase("seed"):
                 _seed(plan, options.seed)
+        if options.apps > 0:
+            with timeline.phase("apps"):
+                _create_apps(plan, options)
+        apps = _recoverable(plan, _running_apps(plan), result)
+        if apps:
+            with timeline.phase("smoke on source"):
+                result.source_answers = drillapps.smoke(plan.source, apps)
+        # A namespace the drill made has no history to measure.
+        history = {ns: target for ns, target in plan.namespaces.items() if ns != plan.seed_namespace}
+        result.recovery = recovery.assess_rpo(plan.source, history, datetime.now(UTC))
+        result.rto_target = recovery.rto_target(plan.source, history)
         with timeline.phase("backup"):
             kube.velero_create(plan.source, "backups", backup_manifest(plan))
             backup = wait_for(
@@ -178,6 +191,8 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
                 f"{why or velero.last_error(velero.server_spec(plan.source))}",
                 hint=f"see {velero.server_spec(plan.source).log_file}",
             )
+        backed_up = siteloss.snapshot(plan.source, plan.namespaces)  # what the restore must bring back
+        partner_before = siteloss.snapshot(plan.partner, siteloss.own_tenant_namespaces(plan.partner))
         with timeline.phase("sync"):
             wait_for(
                 plan.partner,
@@ -187,10 +202,16 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
                 f"{plan.partner} syncing {plan.restore_location}",
                 lambda obj: obj.get("status", {}).get("phase") == "Completed",
             )
+        if options.immutability:  # before the restore, so the restore shows the attacked backup still works
+            with timeline.phase("immutability"):
+                _prove_immutable(plan, result)
+        if options.site_loss:
+            with timeline.phase(f"{plan.source} lost"):
+                outage = siteloss.lose(plan.source, say)
         restore_started = datetime.now(UTC)
         backup_started = parse_time(backup.get("status", {}).get("startTimestamp"))
         if backup_started is not None:
-            result.rpo_seconds = (restore_started - backup_started).total_seconds()
+            result.drill_backup_age = (restore_started - backup_started).total_seconds()
         with timeline.phase("restore"):
             kube.velero_create(plan.partner, "restores", restore_manifest(plan))
             restore = wait_for(
@@ -210,17 +231,22 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
                 f"{status.get('failureReason', '')}",
                 hint=f"see {velero.server_spec(plan.partner).log_file}",
             )
+        if apps:
+            restored = [drillapps.DrillApp(plan.namespaces[app.namespace], app.name) for app in apps]
+            with timeline.phase("apps answer on partner"):
+                try:
+                    drillapps.wait_ready(plan.partner, restored)
+                    result.restored_answers = drillapps.smoke(plan.partner, restored)
+                except PdnError as error:
+                    result.app_problems.append(str(error))
+            result.apps_answered_seconds = (datetime.now(UTC) - restore_started).total_seconds()
+            result.app_problems += drillapps.compare(result.source_answers, result.restored_answers)
         with timeline.phase("verify"):
             pairs = []
             for source_ns, target_ns in plan.namespaces.items():
-                source_objects = kube.namespace_objects(plan.source, source_ns)
+                source_objects = list(backed_up.get(source_ns, []))
                 restored_objects = kube.namespace_objects(plan.partner, target_ns)
-                source_meta, restored_meta = (
-                    kube.namespace(plan.source, source_ns),
-                    kube.namespace(plan.partner, target_ns),
-                )
-                if source_meta is not None:
-                    source_objects.append(source_meta)
+                restored_meta = kube.namespace(plan.partner, target_ns)
                 if restored_meta is not None:
                     restored_meta["metadata"]["name"] = source_ns
                     restored_objects.append(restored_meta)
@@ -229,20 +255,22 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
         for _namespace, source_objects, _restored in pairs:
             for obj in source_objects:
                 result.objects_by_kind[obj["kind"]] = result.objects_by_kind.get(obj["kind"], 0) + 1
+        if outage is not None:
+            with timeline.phase(f"{plan.source} returns"):
+                siteloss.bring_back(outage, say)
+                outage = None
+                returned = siteloss.snapshot_after_return(plan.source, plan.namespaces)
+                result.site_returned = siteloss.unchanged(backed_up, returned)
+        if options.site_loss:
+            after = siteloss.snapshot(plan.partner, partner_before)
+            result.partner_unchanged = siteloss.unchanged(partner_before, after)
         results = store.restore_results(plan.partner, plan.bucket, plan.restore)
         result.warnings = store.flatten_results(results, "warnings")
         errors = store.flatten_results(results, "errors")
         result.notes += [f"Velero restore error: {line}" for line in errors]
-        if options.immutability:
-            with timeline.phase("immutability"):
-                proof = store.prove_immutable(plan.partner, plan.bucket, store.archive_key(plan.backup))
-            result.lock = proof.lock
-            result.immutability = proof.outcomes
-            result.notes.append(
-                f"The overwrite attempt left a noncurrent version of {store.archive_key(plan.backup)} in "
-                f"{plan.bucket} on {plan.partner}; the original bytes were copied back on top."
-            )
     finally:
+        if outage is not None:  # never leave a site down because the drill failed
+            siteloss.bring_back(outage, say)
         result.phases = list(timeline.phases)
         if not options.keep:
             with timeline.phase("cleanup"):
@@ -253,6 +281,66 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
     if options.report_dir is not None:
         write_all(result, options.report_dir)
     return result
+
+
+def _prove_immutable(plan: Plan, result: DrillResult) -> None:
+    """Try to delete and overwrite the backup's archive and, with volumes, one Kopia data blob of
+    each namespace's repository, in the partner bucket."""
+    targets = [("archive", store.archive_key(plan.backup))]
+    if plan.with_volumes:
+        targets += [(f"Kopia data of {ns}", blob) for ns in plan.namespaces
+                    if (blob := store.kopia_blob(plan.partner, plan.bucket, ns)) is not None]  # fmt: skip
+    for what, key in targets:
+        proof = store.prove_immutable(plan.partner, plan.bucket, key)
+        if what == "archive":
+            result.lock = proof.lock
+            result.immutability.update(proof.outcomes)
+        else:
+            result.immutability.update({f"{check} ({what})": outcome for check, outcome in proof.outcomes.items()})
+    keys = ", ".join(key for _what, key in targets)
+    result.notes.append(
+        f"The overwrite attempts left noncurrent versions of {keys} in {plan.bucket} on {plan.partner}; the "
+        "original bytes were copied back on top before the restore."
+    )
+
+
+def _create_apps(plan: Plan, options: DrillOptions) -> None:
+    if not plan.with_volumes:
+        raise PdnError(
+            f"--apps needs Velero's node agent on {plan.source} and {plan.partner}: real nodes on both sites",
+            hint=f"pdn lab up --site {plan.source} --site {plan.partner} --real-nodes 1",
+        )
+    target = plan.seed_namespace or next(iter(plan.namespaces))
+    if plan.seed_namespace and plan.seed_namespace not in plan.created_namespaces:
+        seed.apply(plan.source, [seed.drill_namespace(plan.seed_namespace, plan.source, plan.run_id)])
+        plan.created_namespaces.append(plan.seed_namespace)
+    size = f"{options.files} files, {options.volume_bytes / 1e6:.0f} MB each"
+    with _progress(f"apps on {plan.source}/{target}", total=options.apps, count=size) as progress:
+        drillapps.create_apps(plan.source, target, options.apps, options.files, options.volume_bytes, plan.run_id,
+                              progress.advance)  # fmt: skip
+
+
+def _running_apps(plan: Plan) -> list[drillapps.DrillApp]:
+    """The apps whose answers the drill compares: every Deployment with a Service of its name in the
+    drilled namespaces (only where volumes are backed up: elsewhere pods do not run)."""
+    if not plan.with_volumes:
+        return []
+    return [app for namespace in plan.namespaces for app in drillapps.find_apps(plan.source, namespace)]
+
+
+def _recoverable(plan: Plan, apps: list[drillapps.DrillApp], result: DrillResult) -> list[drillapps.DrillApp]:
+    """In a site-loss drill, apps that read the lost site's object store cannot answer on the
+    partner (app buckets are not replicated across sites): they are listed, not compared."""
+    if not result.site_loss:
+        return apps
+    lost = [app for app in apps if not app.volume_only]
+    if lost:
+        result.notes.append(
+            f"{len(lost)} app(s) keep their data in {plan.source}'s object store, which is lost with the site and "
+            f"not replicated: not expected to answer on {plan.partner}: "
+            + ", ".join(f"{a.namespace}/{a.name}" for a in lost)
+        )
+    return [app for app in apps if app.volume_only]
 
 
 def _cleanup(plan: Plan, say: Callable[[str], None]) -> None:

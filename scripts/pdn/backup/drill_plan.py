@@ -12,20 +12,22 @@ from typing import Any
 from pdn import naming
 from pdn.backup import kube, seed, store, velero
 from pdn.errors import InputError, PdnError
-from pdn.lab import endpoints
+from pdn.lab import endpoints, sitenet
 from pdn.sites import load_sites
 
 # Objects the partner's own controllers rebuild from the restored Deployments and Services; restoring
-# the source's copies would only add work (and pods pinned to the source's node names).
+# the source's copies would only add work.
 DERIVED_RESOURCES = (
-    "pods",
-    "replicasets.apps",
     "controllerrevisions.apps",
     "endpoints",
     "endpointslices.discovery.k8s.io",
     "events",
     "events.events.k8s.io",
 )
+# Without volume data the pods and replica sets are rebuilt too. With it they must come back from the
+# backup: Velero restores a volume only into a restored pod (its restore-wait init container holds
+# the app until the data is back), and the replica set keeps that pod from being collected.
+POD_RESOURCES = ("pods", "replicasets.apps")
 
 
 @dataclass
@@ -37,6 +39,10 @@ class DrillOptions:
     keep: bool = False
     report_dir: Path | None = None
     immutability: bool = True
+    apps: int = 0  # drill apps to create (each with a volume of files)
+    files: int = 300  # files per app volume
+    volume_bytes: int = 10 * 1024 * 1024  # bytes per app volume
+    site_loss: bool = False  # stop the source entirely before restoring its vital tenants on the partner
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Plan:
     bucket: str
     location: str
     restore_location: str
+    with_volumes: bool = False  # pod volumes go into the backup (the source has Velero's node agent)
     created_namespaces: list[str] = field(default_factory=list)
 
 
@@ -86,12 +93,20 @@ def tenant_namespace(tenant: str) -> str:
 
 def _source_namespaces(options: DrillOptions, run_id: str) -> tuple[list[str], str | None]:
     """(namespaces to back up, namespace the drill creates for seeded objects)."""
+    if options.site_loss:
+        from pdn.backup.siteloss import vital_namespaces
+
+        vital = vital_namespaces(options.source)
+        if not vital:
+            raise InputError(f"{options.source} has no vital tenant namespaces to recover",
+                             hint=f"pdn stacks up --lab --site {options.source}")  # fmt: skip
+        return vital, None
     if options.tenant:
         name = tenant_namespace(options.tenant)
         if kube.namespace(options.source, name) is None:
             raise InputError(f"tenant namespace {name} does not exist on {options.source}")
         return [name], None
-    if options.seed > 0:
+    if options.seed > 0 or options.apps > 0:
         name = f"drill-{run_id}"
         return [name], name
     tenants = kube.list_items(options.source, "/api/v1/namespaces", f"pdn.go.id/tenant,pdn.go.id/site={options.source}")
@@ -129,12 +144,13 @@ def preflight(options: DrillOptions) -> Plan:
         run_id=run_id,
         namespaces={name: drill_namespace(name, run_id) for name in namespaces},
         seed_namespace=seed_namespace,
-        seed_into_tenant=bool(options.tenant and options.seed > 0),
+        seed_into_tenant=bool((options.tenant or options.site_loss) and (options.seed > 0 or options.apps > 0)),
         backup=f"drill-{options.source}-{run_id}",
         restore=f"drill-{options.source}-{run_id}",
         bucket=bucket,
         location=location,
         restore_location=restore_location,
+        with_volumes=sitenet.bridged(options.source) and sitenet.bridged(partner),
     )
 
 
@@ -151,7 +167,8 @@ def backup_manifest(plan: Plan) -> dict[str, Any]:
             "includedNamespaces": sorted(plan.namespaces),
             "storageLocation": plan.location,
             "snapshotVolumes": False,
-            "defaultVolumesToFsBackup": False,
+            # File-system backup of every pod volume (Kopia, by the node agents) where there are nodes.
+            "defaultVolumesToFsBackup": plan.with_volumes,
             "ttl": "720h0m0s",
         },
     }
@@ -170,7 +187,7 @@ def restore_manifest(plan: Plan) -> dict[str, Any]:
             "backupName": plan.backup,
             "includedNamespaces": sorted(plan.namespaces),
             "namespaceMapping": dict(sorted(plan.namespaces.items())),
-            "excludedResources": list(DERIVED_RESOURCES),
+            "excludedResources": list(DERIVED_RESOURCES if plan.with_volumes else DERIVED_RESOURCES + POD_RESOURCES),
             "restorePVs": False,
             "existingResourcePolicy": "none",
         },

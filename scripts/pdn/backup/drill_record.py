@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pdn.backup.compare import Comparison
 from pdn.backup.report import DrillResult, write_report
 
 
@@ -22,6 +23,19 @@ def to_json(result: DrillResult) -> dict[str, Any]:
         "namespaces": result.namespaces,
         "rpo_seconds": result.rpo_seconds,
         "rto_seconds": result.rto_seconds,
+        "rto_target_seconds": result.rto_target,
+        "rpo": [asdict(ns) for ns in result.recovery.namespaces],
+        "drill_backup_age_seconds": result.drill_backup_age,
+        "target_failures": result.target_failures,
+        "apps": {
+            name: {"source": answer, "restored": result.restored_answers.get(name)}
+            for name, answer in sorted(result.source_answers.items())
+        },
+        "apps_equal": result.apps_equal,
+        "app_problems": result.app_problems,
+        "site_loss": result.site_loss,
+        "site_returned": _kept_json(result.site_returned),
+        "partner_unchanged": _kept_json(result.partner_unchanged),
         "objects_compared": comparison.compared,
         "objects_equal": comparison.equal,
         "missing": [f"{kind}/{name}" for kind, name in comparison.missing],
@@ -37,6 +51,18 @@ def to_json(result: DrillResult) -> dict[str, Any]:
         ],
         "warnings": result.warnings,
         "notes": result.notes,
+    }
+
+
+def _kept_json(comparison: Comparison | None) -> dict[str, Any] | None:
+    if comparison is None:
+        return None
+    return {
+        "compared": comparison.compared,
+        "equal": comparison.equal,
+        "missing": [f"{kind}/{name}" for kind, name in comparison.missing],
+        "unexpected": [f"{kind}/{name}" for kind, name in comparison.unexpected],
+        "differences": [str(difference) for difference in comparison.differences],
     }
 
 

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pdn.backup.compare import Comparison
+from pdn.backup.recovery import RpoAssessment
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,16 @@ class DrillResult:
     comparison: Comparison = field(default_factory=Comparison)
     objects_by_kind: dict[str, int] = field(default_factory=dict)
     immutability: dict[str, str] = field(default_factory=dict)  # check -> outcome
-    rpo_seconds: float | None = None
+    drill_backup_age: float | None = None  # age of the drill's own backup when the restore started
+    recovery: RpoAssessment = field(default_factory=RpoAssessment)
+    rto_target: float | None = None  # seconds, the strictest tier's target
+    source_answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # app -> smoke answers on the source
+    restored_answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # the same on the partner
+    apps_answered_seconds: float | None = None  # restore start -> last restored app answered
+    app_problems: list[str] = field(default_factory=list)
+    site_loss: bool = False  # the source was stopped entirely before the restore
+    site_returned: Comparison | None = None  # the source's objects before the loss against after its return
+    partner_unchanged: Comparison | None = None  # the partner's own tenants before against after the drill
     notes: list[str] = field(default_factory=list)
     lock: str = ""  # object lock of the backup archive in the partner bucket (mode, retain-until)
     restored_items: int | None = None  # what Velero reports it restored (derived objects included)
@@ -44,15 +55,46 @@ class DrillResult:
 
     @property
     def rto_seconds(self) -> float:
-        """Restore wall time: from asking the partner to restore until every object is verified."""
+        """From asking the partner to restore until the last restored app answers its smoke check;
+        without apps, until every object is verified (restore + verify wall time)."""
+        if self.apps_answered_seconds is not None:
+            return self.apps_answered_seconds
         return sum(phase.seconds for phase in self.phases if phase.name in ("restore", "verify"))
+
+    @property
+    def rpo_seconds(self) -> float | None:
+        """Age of the newest completed backup of the worst drilled namespace at drill time; without
+        any earlier backup, the age of the drill's own backup when the restore started."""
+        worst = self.recovery.worst
+        if worst is not None and worst.age_seconds is not None:
+            return worst.age_seconds
+        return self.drill_backup_age
+
+    @property
+    def target_failures(self) -> list[str]:
+        """Every recovery target the drill missed, one line each."""
+        failures = [
+            f"RPO of {ns.namespace} ({ns.tier}): "
+            + ("no completed backup" if ns.age_seconds is None else f"newest backup {ns.age_seconds / 60:.0f} min old")
+            + f" > target {(ns.target_seconds or 0) / 60:.0f} min"
+            for ns in self.recovery.missed
+        ]
+        if self.rto_target is not None and self.rto_seconds > self.rto_target:
+            failures.append(f"RTO {self.rto_seconds:.0f} s > target {self.rto_target:.0f} s")
+        return failures
+
+    @property
+    def apps_equal(self) -> int:
+        return sum(1 for name in self.source_answers if name in self.restored_answers
+                   and not any(p.startswith(f"{name}:") for p in self.app_problems))  # fmt: skip
 
     @property
     def passed(self) -> bool:
         immutable = all(
             outcome.startswith("refused") or outcome.startswith("intact") for outcome in self.immutability.values()
         )
-        return self.comparison.ok and immutable
+        kept = all(c is None or (c.ok and not c.unexpected) for c in (self.site_returned, self.partner_unchanged))
+        return self.comparison.ok and immutable and not self.app_problems and not self.target_failures and kept
 
 
 def _rows(result: DrillResult) -> list[tuple[str, str]]:
@@ -69,10 +111,88 @@ def _rows(result: DrillResult) -> list[tuple[str, str]]:
         ("objects equal", str(comparison.equal)),
         ("missing after restore", str(len(comparison.missing))),
         ("differences", str(len(comparison.differences))),
-        ("RPO (age of the backup restored)", f"{result.rpo_seconds:.1f} s" if result.rpo_seconds is not None else "-"),
-        ("RTO (restore + verify wall time)", f"{result.rto_seconds:.1f} s"),
+        ("apps answering on the partner, equal to the source", _apps_row(result)),
+        ("volume data compared", _volumes_row(result)),
+        ("RPO (age of the newest backup at drill time)", _rpo_row(result)),
+        (_rto_label(result), f"{result.rto_seconds:.1f} s" + _target_text(result.rto_target)),
+        *_site_loss_rows(result),
         ("verdict", "PASS" if result.passed else "FAIL"),
     ]
+
+
+def kept_text(comparison: Comparison | None) -> str:
+    if comparison is None:
+        return "-"
+    lost = len(comparison.missing) + len(comparison.differences) + len(comparison.unexpected)
+    return f"{comparison.equal}/{comparison.compared} objects unchanged" + (f", {lost} lost or changed" if lost else "")
+
+
+def _site_loss_rows(result: DrillResult) -> list[tuple[str, str]]:
+    if not result.site_loss:
+        return []
+    return [
+        (
+            "site loss",
+            f"{result.source} stopped entirely (API server, object store, nodes, Velero) before the "
+            f"restore; recovered on {result.partner} from its own copies",
+        ),
+        (f"{result.source} after its return", kept_text(result.site_returned)),
+        (f"{result.partner}'s own tenants after the drill", kept_text(result.partner_unchanged)),
+    ]
+
+
+def _target_text(seconds: float | None) -> str:
+    return "" if seconds is None else f" (target {seconds / 60:.0f} min)"
+
+
+def _apps_row(result: DrillResult) -> str:
+    if not result.source_answers:
+        return "-"
+    return f"{result.apps_equal}/{len(result.source_answers)}"
+
+
+def _volumes_row(result: DrillResult) -> str:
+    volumes = [answer["volume"] for answer in result.source_answers.values()]
+    if not volumes:
+        return "-"
+    files = sum(int(v.get("files") or 0) for v in volumes)
+    size = sum(int(v.get("bytes") or 0) for v in volumes)
+    return f"{len(volumes)} volume(s), {files} files, {size / 1e6:.1f} MB, by SHA-256"
+
+
+def _rpo_row(result: DrillResult) -> str:
+    worst = result.recovery.worst
+    if worst is None or worst.age_seconds is None:
+        age = result.drill_backup_age
+        return "-" if age is None else f"{age:.1f} s (the drill's own backup; no earlier backup covers the namespaces)"
+    return f"{worst.age_seconds:.1f} s ({worst.namespace}, backup {worst.backup})" + _target_text(worst.target_seconds)
+
+
+def _rto_label(result: DrillResult) -> str:
+    if result.apps_answered_seconds is not None:
+        return "RTO (restore start to the last app answering)"
+    return "RTO (restore + verify wall time)"
+
+
+def _app_lines(result: DrillResult) -> list[str]:
+    if not result.source_answers:
+        return []
+    lines = [
+        "",
+        "## Apps",
+        "",
+        "| app | files | bytes | volume digest | source | restored |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, answer in sorted(result.source_answers.items()):
+        volume = answer["volume"]
+        restored = result.restored_answers.get(name, {}).get("volume", {})
+        same = "equal" if restored and restored == volume else "DIFFERENT"
+        lines.append(f"| {name} | {volume.get('files')} | {volume.get('bytes')} | {str(volume.get('digest'))[:16]} "
+                     f"| {answer['readyz']['status']} | {same} |")  # fmt: skip
+    if result.app_problems:
+        lines += ["", *(f"- {problem}" for problem in result.app_problems)]
+    return lines
 
 
 def to_markdown(result: DrillResult, chart: Path | None) -> str:
@@ -82,6 +202,10 @@ def to_markdown(result: DrillResult, chart: Path | None) -> str:
     lines += [f"| {p.name} | {p.started.isoformat(timespec='seconds')} | {p.seconds:.1f} |" for p in result.phases]
     if chart is not None:
         lines += ["", f"![timeline]({chart.name})"]
+    lines += _app_lines(result)
+    failures = result.target_failures
+    if failures:
+        lines += ["", "## Recovery targets missed", "", *(f"- {failure}" for failure in failures)]
     lines += ["", "## Objects by kind", "", "| kind | count |", "| --- | --- |"]
     lines += [f"| {kind} | {count} |" for kind, count in sorted(result.objects_by_kind.items())]
     lines += ["", "## Immutability of the backup in the partner bucket", "", "| check | outcome |", "| --- | --- |"]
@@ -127,6 +251,23 @@ def to_html(result: DrillResult, chart: Path | None) -> str:
     if chart is not None:
         parts.append(f"<p><img src='{html.escape(chart.name)}' alt='timeline of the drill'></p>")
     parts += [
+        "<h2>Apps and volumes</h2>",
+        table(
+            ("app", "files", "bytes", "digest", "restored"),
+            [
+                (
+                    n,
+                    str(a["volume"].get("files")),
+                    str(a["volume"].get("bytes")),
+                    str(a["volume"].get("digest"))[:16],
+                    "equal" if result.restored_answers.get(n, {}).get("volume") == a["volume"] else "DIFFERENT",
+                )
+                for n, a in sorted(result.source_answers.items())
+            ],
+        ),
+        "<ul>"
+        + "".join(f"<li>{html.escape(p)}</li>" for p in [*result.app_problems, *result.target_failures])
+        + "</ul>",
         "<h2>Objects by kind</h2>",
         table(("kind", "count"), [(k, str(c)) for k, c in sorted(result.objects_by_kind.items())]),
         "<h2>Immutability</h2>",

@@ -152,6 +152,14 @@ def prove_immutable(store_site: str, bucket: str, key: str) -> Immutability:
     return Immutability(lock, outcomes)
 
 
+def kopia_blob(store_site: str, bucket: str, namespace: str) -> str | None:
+    """One data (pack) blob of the Kopia repository Velero keeps for ``namespace``'s volumes in the
+    bucket (``velero/kopia/<namespace>/p…``), or None when it holds none."""
+    listing = client(store_site).list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/kopia/{namespace}/", MaxKeys=1000)
+    packs = sorted(item["Key"] for item in listing.get("Contents") or [] if item["Key"].rsplit("/", 1)[-1][:1] == "p")
+    return packs[0] if packs else None
+
+
 def restore_results(store_site: str, bucket: str, restore: str) -> dict[str, Any]:
     """Velero's per-restore warnings and errors (``restore-<name>-results.gz``), or ``{}``."""
     key = f"{PREFIX}/restores/{restore}/restore-{restore}-results.gz"

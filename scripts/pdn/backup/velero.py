@@ -16,9 +16,11 @@ Out of the cluster, four things need care:
 - a user's ``AWS_*`` variables (``pdn lab env``) must not leak into the AWS plugin, so they are
   blanked;
 - Velero's pod-volume restore action reads the image of a Deployment ``velero`` in its namespace
-  when any restore starts, so that Deployment exists with zero replicas (the documented way to run
-  the server locally is to scale the in-cluster one to zero);
-- the lab has no node agent, so drills never ask for file-system volume backups.
+  when any restore starts (the restore helper's image), and Kopia's maintenance Jobs copy that
+  Deployment's pod template, so that Deployment exists with zero replicas (the documented way to
+  run the server locally is to scale the in-cluster one to zero) and a template that works;
+- volume data is read on the nodes: on a site with real nodes, Velero's node agent runs there as
+  a DaemonSet (:mod:`pdn.backup.nodeagent`); sites with kwok nodes have none.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pdn.errors import PdnError
 from pdn.lab import endpoints, layout
 from pdn.lab.components import http_ok
 from pdn.lab.processes import ProcessSpec, running_pid, start, stop
+from pdn.nodes.podimages import VELERO_IMAGE
 from pdn.toolchain import resolve
 from pdn.wait import wait_until
 
@@ -49,7 +52,7 @@ VALIDATION_PERIOD = "10s"
 # The lab API servers are local; Velero's defaults (20 QPS, burst 30) would dominate restore time.
 CLIENT_QPS = "300"
 CLIENT_BURST = "600"
-IMAGE = "velero/velero:v1.18.3"  # recorded in the zero-replica anchor Deployment only
+IMAGE = VELERO_IMAGE  # the restore helper's image and the template of Kopia maintenance Jobs
 AWS_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -178,8 +181,13 @@ def ensure_crds(site_id: str, velero: str | None = None) -> list[str]:
 
 
 def anchor_deployment() -> dict[str, Any]:
-    """The zero-replica ``velero`` Deployment that stands in for the in-cluster server."""
+    """The zero-replica ``velero`` Deployment that stands in for the in-cluster server: its image is
+    the restore helper's, and its pod template is what Kopia's maintenance Jobs run with (the node
+    agent's service account and scratch folders, a non-root user)."""
+    from pdn.backup import nodeagent
+
     labels = {"app.kubernetes.io/name": "velero", "app.kubernetes.io/managed-by": "pdn-backup"}
+    volumes, mounts = nodeagent.scratch_volumes()
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -195,12 +203,26 @@ def anchor_deployment() -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "serviceAccountName": nodeagent.ACCOUNT,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "volumes": volumes,
                     "containers": [
                         {
                             "name": "velero",
                             "image": IMAGE,
-                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                            "imagePullPolicy": "Never",
+                            "env": [env for env in nodeagent.pod_environment() if "valueFrom" not in env],
+                            "volumeMounts": mounts,
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
                         }
                     ],
                 },
@@ -215,19 +237,40 @@ def ensure_server(site_id: str, say: Say | None = None) -> bool:
     velero = str(resolve("velero"))
     spec = server_spec(site_id, velero)
     if running_pid(spec) is not None:
+        _install_in_cluster(site_id, report)
         wait_ready(site_id, spec)
+        _first_backups(site_id, report)
         return False
     _prepare(site_id)
     created = ensure_crds(site_id, velero)
-    from pdn.backup import kube
-
-    kube.create(site_id, anchor_deployment())
+    _install_in_cluster(site_id, report)
     if created:
         report(f"{site_id}: installed {len(created)} Velero CRDs")
     start(spec)
     report(f"{site_id}: started velero server (metrics 127.0.0.1:{metrics_port(site_id)})")
     wait_ready(site_id, spec)
+    _first_backups(site_id, report)
     return True
+
+
+def _first_backups(site_id: str, report: Say) -> None:
+    """Schedules fire at their cron times only (``skipImmediately``); their first backup is taken
+    here, once its location is Available (no Schedules: no wait)."""
+    from pdn.backup.firstbackup import take_first_backups
+
+    take_first_backups(site_id, report)
+
+
+def _install_in_cluster(site_id: str, report: Say) -> None:
+    """The anchor Deployment, and on a site with real nodes the node agent (re-applied: cheap)."""
+    from pdn import kube as kubeapi
+    from pdn.backup import nodeagent
+    from pdn.lab import sitenet
+
+    kubeapi.site(site_id).apply(anchor_deployment(), field_manager=nodeagent.FIELD_MANAGER, force=True)
+    if sitenet.bridged(site_id):
+        agents = nodeagent.ensure(site_id)
+        report(f"{site_id}: Velero node agent ready on {agents} node(s)")
 
 
 def wait_ready(site_id: str, spec: ProcessSpec) -> None:

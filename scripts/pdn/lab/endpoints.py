@@ -40,6 +40,24 @@ def pod_s3_endpoint(site_id: str) -> str:
     return sitenet.pod_s3_endpoint(site_id)
 
 
+def bridge_s3_endpoints(site_id: str) -> dict[str, str]:
+    """Store site -> URL of every object store ``site_id``'s pods reach through its gateway
+    bridges (its own and its backup partners'), whether or not the bridges run now."""
+    from pdn.lab import sitenet
+
+    return {bridge.target: sitenet.s3_endpoint_from(site_id, bridge.target) for bridge in sitenet.bridges(site_id)
+            if bridge.component == "minio"}  # fmt: skip
+
+
+def cluster_s3_endpoints(site_id: str) -> dict[str, str]:
+    """The stack's ``s3ClusterEndpoints`` for ``site_id``: the bridge URLs when the site has real
+    nodes (its bridges run), so Velero's node agents reach the backup stores; else none (the
+    locations use the loopback endpoints, which the host-side Velero server reaches)."""
+    from pdn.lab import sitenet
+
+    return bridge_s3_endpoints(site_id) if sitenet.bridged(site_id) else {}
+
+
 def s3_region(site_id: str) -> str:
     """The S3 region the site's MinIO announces (``object_storage.region`` in the site model)."""
     return load_sites().site(site_id).object_storage.region

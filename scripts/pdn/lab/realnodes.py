@@ -309,11 +309,12 @@ def join(site: Site, node: Node, token: str) -> None:
 
 
 def ensure_bridge(site: Site) -> None:
-    """Start the gateway bridges (API server, object store) of the site network when they do not run."""
-    for spec in sitenet.gateway_bridges(site.id):
+    """Start the gateway bridges (API server, object stores) of the site network when they do not run."""
+    for bridge in sitenet.bridges(site.id):
+        spec = bridge.spec()
         if running_pid(spec) is None:
             start(spec)
-        address = (sitenet.gateway(site.id), layout.port(site.id, sitenet.GATEWAY_BRIDGES[spec.name]))
+        address = bridge.address
 
         def connects(address: tuple[str, int] = address) -> bool:
             with socket.create_connection(address, 1):

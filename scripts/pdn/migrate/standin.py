@@ -14,6 +14,15 @@ data volume (``/data``, or ``$PDN_DATA_DIR``), and answers on ``$PORT`` (8080, t
 - ``GET /data``: the bucket's object count, total bytes and first keys with their sizes.
 - ``GET /data/sha256?key=K``: object K read from the bucket and hashed, with the SHA-256 that copy
   stored in its metadata: the smoke check's proof that the app reads its own migrated data.
+- ``GET /volume``: the data volume's files, as :func:`pdn.backup.volfiles.manifest` gives them
+  (counts, one digest over every path, size and SHA-256, the first entries): the restore drill's
+  proof that a restored volume holds the files that were backed up. Computed afresh on each request
+  (seconds for a GB), one at a time, without holding up ``/healthz`` or ``/readyz``.
+
+An app that keeps its data on its volume only (``PDN_STORAGE=volume``; the default ``s3`` is the
+migrated app reading its bucket) needs no ``PDN_S3_*`` settings or keys: it is ready once its data
+volume is a folder the start marker could be written to, and ``/data`` answers 409 pointing to
+``/volume``.
 
 The bucket is read through the migration's own S3 path: the listing with the boto3 client of
 :mod:`pdn.s3client` (as copy lists an ``s3://`` source), objects through
@@ -43,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from pdn.backup import volfiles
 from pdn.errors import PdnError
 from pdn.migrate.s3 import META_SHA, Credentials, Endpoint
 
@@ -54,6 +64,9 @@ LISTED = 1000  # keys shown by /data
 MAX_KEY_BYTES = 1024  # S3's limit for a key
 READY_SECONDS = 5.0  # how long a /readyz answer is kept
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+STORAGES = ("s3", "volume")
+VOLUME_BODY_BYTES = 48 * 1024  # /volume's answer stays under the probe's 64 KiB
+ON_VOLUME = "this app keeps its data on its volume: see /volume"
 
 
 class Refused(Exception):
@@ -88,9 +101,23 @@ class Settings:
     pdn_variables: tuple[str, ...]
     data_dir: str
     problems: tuple[str, ...] = field(default=())
+    storage: str = "s3"
+
+    @property
+    def on_volume(self) -> bool:
+        """The app keeps its data on its volume only: no bucket."""
+        return self.storage == "volume"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        storage = env.get("PDN_STORAGE", "") or "s3"
+        if storage == "volume":
+            return cls._read(env, storage, [])
+        problems = [] if storage in STORAGES else ["PDN_STORAGE must be 's3' (default) or 'volume'"]
+        return cls._read(env, storage, problems + cls._s3_problems(env))
+
+    @staticmethod
+    def _s3_problems(env: Mapping[str, str]) -> list[str]:
         problems = []
         bucket = env.get("PDN_S3_BUCKET", "")
         endpoint = env.get("PDN_S3_ENDPOINT", "")
@@ -107,15 +134,20 @@ class Settings:
             problems.append(
                 f"PDN_S3_ADDRESSING {addressing!r} is not supported (the migration's S3 path is path-style)"
             )
+        if not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")):
+            problems.append("no S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set")
+        return problems
+
+    @classmethod
+    def _read(cls, env: Mapping[str, str], storage: str, problems: list[str]) -> Settings:
+        addressing = env.get("PDN_S3_ADDRESSING", "path")
         access, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
         credentials = Credentials(access, secret, env.get("AWS_SESSION_TOKEN") or None) if access and secret else None
-        if credentials is None:
-            problems.append("no S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set")
         return cls(
             app_id=env.get("PDN_LEGACY_APP_ID", ""),
             site=env.get("PDN_SITE", ""),
-            bucket=bucket,
-            endpoint=endpoint,
+            bucket=env.get("PDN_S3_BUCKET", ""),
+            endpoint=env.get("PDN_S3_ENDPOINT", ""),
             region=env.get("PDN_S3_REGION", "") or "us-east-1",
             addressing=addressing,
             credentials=credentials,
@@ -123,6 +155,7 @@ class Settings:
             pdn_variables=tuple(sorted(name for name in env if name.startswith("PDN_"))),
             data_dir=env.get("PDN_DATA_DIR", DATA_DIR),
             problems=tuple(problems),
+            storage=storage,
         )
 
     def shown_endpoint(self) -> str:
@@ -272,8 +305,17 @@ class StandIn:
         self.volume = volume
         self.bucket = bucket
         self.readiness = Readiness(self._not_ready)
+        self.walking = threading.Lock()  # one /volume walk at a time; nothing else waits for it
 
     def _not_ready(self) -> str | None:
+        if self.settings.problems:
+            return "; ".join(self.settings.problems)
+        if self.settings.on_volume:
+            if not self.volume.writable:
+                return f"data volume {self.volume.path}: {self.volume.problem}"
+            if not os.path.isdir(self.volume.path):
+                return f"data volume {self.volume.path}: not a folder any more"
+            return None
         if self.bucket is None:
             return "; ".join(self.settings.problems) or "no bucket configured"
         try:
@@ -283,6 +325,8 @@ class StandIn:
         return None
 
     def _bucket(self) -> Bucket:
+        if self.settings.on_volume:
+            raise Refused(HTTPStatus.CONFLICT, ON_VOLUME)
         if self.bucket is None:
             raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, "; ".join(self.settings.problems))
         return self.bucket
@@ -292,6 +336,13 @@ class StandIn:
             return HTTPStatus.OK, {"status": "alive", "app_id": self.settings.app_id}
         if path == "/readyz":
             reason, checked = self.readiness.reason()
+            if reason is None and self.settings.on_volume:
+                return HTTPStatus.OK, {
+                    "status": "ready",
+                    "storage": "volume",
+                    "data": self.volume.path,
+                    "checked": checked,
+                }
             if reason is None:
                 return HTTPStatus.OK, {"status": "ready", "bucket": self.settings.bucket, "checked": checked}
             return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "not ready", "reason": reason, "checked": checked}
@@ -305,13 +356,28 @@ class StandIn:
             except Exception as error:
                 raise _s3_reason(f"listing bucket {self.settings.bucket}", error) from None
         if path == "/data/sha256":
+            if self.settings.on_volume:
+                raise Refused(HTTPStatus.CONFLICT, ON_VOLUME)
             key = valid_key(query)
             bucket = self._bucket()
             try:
                 return HTTPStatus.OK, bucket.sha256(key)
             except Exception as error:
                 raise _s3_reason(f"reading {self.settings.bucket}/{key}", error) from None
-        raise Refused(HTTPStatus.NOT_FOUND, "no such endpoint (/healthz, /readyz, /config, /data, /data/sha256?key=)")
+        if path == "/volume":
+            return HTTPStatus.OK, self.volume_files()
+        raise Refused(
+            HTTPStatus.NOT_FOUND, "no such endpoint (/healthz, /readyz, /config, /data, /data/sha256?key=, /volume)"
+        )
+
+    def volume_files(self) -> dict[str, Any]:
+        """The data volume's manifest, its entries cut to keep the answer under the probe's limit."""
+        with self.walking:
+            try:
+                found = volfiles.manifest(Path(self.volume.path), limit=volfiles.LIMIT)
+            except volfiles.VolumeError as error:
+                raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from None
+        return volfiles.fitted(found, VOLUME_BODY_BYTES)
 
     def config(self) -> dict[str, Any]:
         s = self.settings
@@ -322,6 +388,7 @@ class StandIn:
             "endpoint": s.shown_endpoint(),
             "region": s.region,
             "addressing": s.addressing,
+            "storage": s.storage,
             "credentials": dict(s.credential_variables),
             "data": {
                 "path": self.volume.path,
@@ -429,7 +496,7 @@ def build(env: Mapping[str, str]) -> StandIn:
     settings = Settings.from_env(env)
     volume = prepare_data_volume(settings.data_dir, settings.app_id)
     bucket = None
-    if not settings.problems:
+    if not settings.problems and not settings.on_volume:
         try:
             bucket = Bucket(settings)
         except Exception as error:  # e.g. a proxy setting botocore cannot use
@@ -461,7 +528,8 @@ def main(env: Mapping[str, str] | None = None) -> int:
     server = make_server(standin, env.get("HOST", "0.0.0.0"), int(raw_port))
     s = standin.settings
     _log({"event": "serving", "port": server.server_address[1], "app_id": s.app_id, "site": s.site,
-          "bucket": s.bucket, "data_writable": standin.volume.writable, "problems": list(s.problems)})  # fmt: skip
+          "storage": s.storage, "bucket": s.bucket, "data_writable": standin.volume.writable,
+          "problems": list(s.problems)})  # fmt: skip
     with stop_on_sigterm(server):
         server.serve_forever(poll_interval=0.5)
     server.server_close()

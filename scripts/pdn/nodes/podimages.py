@@ -121,6 +121,17 @@ def _stage_single(tool: str, target: str) -> Callable[[Path, str], None]:
     return stage
 
 
+#: Velero's node agent, data-mover pods and restore helper (pdn.backup.nodeagent).
+VELERO_IMAGE = "localhost/pdn/velero:lab"
+
+
+def _stage_velero(context: Path, _base: str) -> None:
+    for tool in ("velero", "velero-restore-helper"):
+        _copy_tool(tool, context / "rootfs" / tool)
+    for folder in ("tmp", "scratch"):  # mount points of the pods' emptyDirs
+        (context / "rootfs" / folder).mkdir(mode=0o1777)
+
+
 def _stage_busybox(context: Path, base: str) -> None:
     _copy_closure(base, ("/bin/busybox",), context / "rootfs")
 
@@ -324,6 +335,7 @@ def pod_images(kubernetes_version: str) -> list[PodImage]:
             f"docker.io/rancher/local-path-provisioner:{lock.units['local-path-provisioner'].version}",
             _stage_single("local-path-provisioner", "/usr/bin/local-path-provisioner"),
         ),
+        PodImage("velero", VELERO_IMAGE, _stage_velero),
         PodImage("workload", "localhost/pdn/workload:busybox", _stage_busybox),
         PodImage("migrate", LAB_IMAGE, _stage_migrate),
     ]

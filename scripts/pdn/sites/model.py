@@ -166,6 +166,13 @@ class Bounds(Strict):
         return self.min_lat <= point.lat <= self.max_lat and self.min_lon <= point.lon <= self.max_lon
 
 
+class RecoveryTarget(Strict):
+    """What a site loss may cost a tenant of one tier: data (RPO) and time until its apps answer (RTO)."""
+
+    rpo_minutes: int = Field(ge=1, description="Most minutes of data a site loss may lose (backup age).")
+    rto_minutes: int = Field(ge=1, description="Most minutes from starting a restore until the apps answer.")
+
+
 class Policy(Strict):
     """National rules the backup topology must keep."""
 
@@ -173,6 +180,9 @@ class Policy(Strict):
     territory: Bounds
     mutual_pairs: list[tuple[str, str]] = Field(
         default_factory=list, description="Pairs of sites that must back each other up."
+    )
+    recovery: dict[Tier, RecoveryTarget] = Field(
+        default_factory=dict, description="Recovery targets per tenant tier (the restore drill measures them)."
     )
 
 

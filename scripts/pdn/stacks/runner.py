@@ -85,12 +85,17 @@ def run(
     for site in sites:
         # The resource count of the last run of the same action is the estimated total.
         with StepProgress(f"{action} {site}", unit="resources", key=f"stack {action} {site}", columns=columns) as step:
+            errors: list[str] = []  # the engine's error diagnostics: what failed, not the summary
 
-            def on_event(event: auto.EngineEvent) -> None:
+            def on_event(event: auto.EngineEvent, errors: list[str] = errors) -> None:
                 if event.res_outputs_event is not None or (
                     action == "preview" and event.resource_pre_event is not None
                 ):
                     step.advance()
+                diagnostic = event.diagnostic_event
+                if diagnostic is not None and diagnostic.severity == "error" and diagnostic.message.strip():
+                    where = (diagnostic.urn or "").rsplit("::", 1)[-1]
+                    errors.append(f"{where}: {diagnostic.message.strip()}" if where else diagnostic.message.strip())
 
             start = time.monotonic()
             stack = select_stack(ws, site)
@@ -108,7 +113,8 @@ def run(
                     raise PdnError(f"unknown action {action}")
             except auto.CommandError as error:
                 step.update(description=f"[red]{action} {site} failed")
-                raise PdnError(f"pulumi {action} of stack {site} failed: {_tail(str(error))}") from None
+                detail = "\n".join(errors[-5:]) or _tail(str(error))
+                raise PdnError(f"pulumi {action} of stack {site} failed: {detail}") from None
             seconds = time.monotonic() - start
             outcome = Outcome(site, action, seconds, {str(getattr(k, "value", k)): int(v) for k, v in changes.items()})
             outcome.resources = sum(outcome.changes.values())

@@ -105,6 +105,7 @@ def lab_overrides(site: str, crd_dir: Path) -> dict[str, Any]:
         "kubeconfig": str(endpoints.kubeconfig_path(site)),
         "clusterIdentifier": f"pdn-lab-{site}",
         "s3Endpoints": {s: endpoints.s3_endpoint(s) for s in sites},
+        "s3ClusterEndpoints": endpoints.cluster_s3_endpoints(site),
         "installCrds": True,
         "crdDir": str(crd_dir),
         "backup": {"forceDestroy": True, "retentionDays": 1},
@@ -196,6 +197,9 @@ def lab_workspace(sites: list[str], crd_dir: Path) -> Workspace:
     policy_pack = lab_policy_pack(work / "policy", repo / "infra" / "policy")
     policy_config = work / "policy-config.json"
     lab_endpoints = {endpoints.s3_endpoint(s).rstrip("/"): s for s in stack_sites()}
+    lab_endpoints.update(
+        {url.rstrip("/"): s for site in stack_sites() for s, url in endpoints.bridge_s3_endpoints(site).items()}
+    )
     policy_config.write_text(json.dumps({"data-residency": {"labEndpoints": lab_endpoints}}, indent=2))
     return Workspace(work, env, policy_pack, policy_config, lab=True)
 

@@ -26,6 +26,7 @@ from pdn import naming, paths
 from pdn.migrate.render import bucket_name
 
 SITE = "cikarang"  # wave 1 of the tiny inventory places a dozen apps here
+PARTNER = "batam"  # the drill's partner: it gets a real node too, to run the restored apps
 NAMESPACE = "pdnup"  # node containers of this test only
 PORT_BASE = "24600"
 
@@ -52,8 +53,9 @@ def main_job(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         summary = json.loads((out / "up" / "summary.json").read_text(encoding="utf-8"))
         yield out / "up", summary
     finally:
-        stop = f"from pdn.lab.nodes_bridge import stop_node_containers; stop_node_containers({SITE!r})"
-        subprocess.run([sys.executable, "-c", stop], env=env, check=False, timeout=300)
+        for site in (SITE, PARTNER):
+            stop = f"from pdn.lab.nodes_bridge import stop_node_containers; stop_node_containers({site!r})"
+            subprocess.run([sys.executable, "-c", stop], env=env, check=False, timeout=300)
 
 
 def _site(summary: dict[str, Any]) -> dict[str, Any]:
@@ -233,3 +235,53 @@ def test_drill_ran_and_backup_is_fresh(main_job: tuple[Path, dict[str, Any]]) ->
     assert site["backups_completed"] and site["backups_completed"] >= 1
     assert site["last_backup_age_seconds"] is not None
     assert list((out / "drill").rglob("*.html")), "no drill report"
+
+
+def _apps_came_back(report: dict[str, Any], apps: int, files: int) -> None:
+    """Every drilled app answered on the partner as on the source, with every file of its volume."""
+    assert report["passed"], report.get("app_problems") or report.get("target_failures") or report
+    assert len(report["apps"]) == apps and report["apps_equal"] == apps
+    for name, answers in report["apps"].items():
+        source, restored = answers["source"], answers["restored"]
+        assert source["readyz"]["status"] == 200 and restored["readyz"]["status"] == 200, name
+        # the seeded files plus the seed's two bookkeeping files, every one equal by SHA-256
+        assert source["volume"]["files"] == files + 2 and restored["volume"] == source["volume"], name
+        assert restored["entries"] == source["entries"], name
+    # RTO runs to the last app answering: longer than the Velero restore alone
+    restore = next(phase for phase in report["phases"] if phase["name"] == "restore")
+    assert report["rto_seconds"] >= restore["seconds"] > 0
+
+
+def test_drill_brings_an_app_back_running_with_its_volume(main_job: tuple[Path, dict[str, Any]]) -> None:
+    out, _summary = main_job
+    report = json.loads((out / "drill" / "drill.json").read_text(encoding="utf-8"))
+    _apps_came_back(report, apps=1, files=300)
+    # The backup's archive and the Kopia data of the volume are both locked: delete and overwrite fail.
+    kopia = {check: outcome for check, outcome in report["immutability"].items() if "Kopia" in check}
+    assert len(kopia) == 2 and all(o.startswith(("refused", "intact")) for o in kopia.values()), kopia
+    assert report["immutability"]["delete the locked version"].startswith("refused")
+
+
+def test_site_loss_recovers_the_vital_tenants_and_loses_nothing(main_job: tuple[Path, dict[str, Any]]) -> None:
+    """Last in this module: it stops the site entirely and brings it back."""
+    out, _summary = main_job
+    folder = out / "site-loss"
+    env = {**os.environ, "PDN_OUT": str(out.parent), "PDN_NODES_NAMESPACE": NAMESPACE, "PDN_NODES_PORT_BASE": PORT_BASE}
+    command = [sys.executable, "-c", "from pdn.cli import main; main()", "backup", "drill", "--site-loss", SITE,
+               "--to", PARTNER, "--apps", "1", "--report-dir", str(folder)]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500, check=False)
+    assert done.returncode == 0, f"site-loss drill failed:\n{done.stdout[-4000:]}\n{done.stderr[-3000:]}"
+    report = json.loads((folder / "drill.json").read_text(encoding="utf-8"))
+    assert report["site_loss"] is True
+    vital = sorted(ns for ns in report["namespaces"])
+    assert vital and all(ns.startswith("tenant-") for ns in vital)
+    _apps_came_back(report, apps=1, files=300)
+    assert report["objects_compared"] == report["objects_equal"] and not report["missing"]
+    # nothing lost on either side: the site after its return, the partner's own tenants
+    for side in ("site_returned", "partner_unchanged"):
+        kept = report[side]
+        assert kept["compared"] > 0 and kept["compared"] == kept["equal"], (side, kept)
+        assert not kept["missing"] and not kept["differences"] and not kept["unexpected"], (side, kept)
+    # the RPO is the vital tier's: the newest backup of a vital tenant against its 75-minute target
+    assert report["rpo"] and all(entry["tier"] == "vital" for entry in report["rpo"])
+    assert not report["target_failures"]

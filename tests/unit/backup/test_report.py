@@ -29,7 +29,7 @@ def result(restored_mode: str, delete_outcome: str) -> DrillResult:
         comparison=compare(source, restored),
         objects_by_kind={"ConfigMap": 1},
         immutability={"delete locked version": delete_outcome},
-        rpo_seconds=13.0,
+        drill_backup_age=13.0,
     )
 
 

@@ -275,7 +275,8 @@ def test_lab_down_stops_real_nodes_and_purge_removes_them(
     stop_node_containers("cikarang", keep_real=keep)
     assert bool(calls["paused"]) == paused and bool(calls["removed"]) == removed
     assert bool(calls["networks"]) == removed, "the site network goes exactly when the nodes go"
-    expected = ["ssh-bridge-pdn-cikarang-node-1", "kube-apiserver-bridge", "minio-bridge"] if real and removed else []
+    bridges = ["kube-apiserver-bridge", "minio-bridge", "minio-bridge-batam", "minio-bridge-ikn"]  # + partners' stores
+    expected = ["ssh-bridge-pdn-cikarang-node-1", *bridges] if real and removed else []
     assert calls["bridges"] == expected, "a removed real node's bridges stop with it"
     assert calls["forgotten"] == (["pdn-cikarang-node-1"] if real and removed else []), "its Node object goes too"
 

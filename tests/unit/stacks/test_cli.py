@@ -41,6 +41,9 @@ def test_lab_workspace_copies_project_and_keeps_repo_clean(tmp_path: Path, monke
     fake.kubeconfig_path = lambda site: tmp_path / f"{site}.yaml"  # type: ignore[attr-defined]
     fake.s3_endpoint = lambda site: f"http://127.0.0.1:{ports[site]}"  # type: ignore[attr-defined]
     fake.s3_region = lambda site: f"id-{site}-1"  # type: ignore[attr-defined]
+    bridges = {"ikn": {"ikn": "http://10.250.3.1:9103", "labuan-bajo": "http://10.250.3.1:9104"}}
+    fake.bridge_s3_endpoints = lambda site: bridges.get(site, {})  # type: ignore[attr-defined]
+    fake.cluster_s3_endpoints = lambda site: bridges.get(site, {})  # type: ignore[attr-defined]
     fake.s3_credentials = lambda site: (f"ak-{site}", f"sk-{site}")  # type: ignore[attr-defined]
     fake.pulumi_env = lambda: {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state"}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pdn.lab.endpoints", fake)
@@ -58,10 +61,13 @@ def test_lab_workspace_copies_project_and_keeps_repo_clean(tmp_path: Path, monke
     config = yaml.safe_load((ws.work_dir / "Pulumi.ikn.yaml").read_text())["config"]
     assert config["pdn:site"] == "ikn" and config["pdn:tenants"]
     assert config["pdn:s3Endpoints"]["batam"] == "http://127.0.0.1:9102"
+    # Velero's locations use the stores as the site's pods reach them (its node agents run there).
+    assert config["pdn:s3ClusterEndpoints"] == bridges["ikn"]
     assert config["pdn:backup"]["forceDestroy"] is True
     assert "sk-" not in (ws.work_dir / "Pulumi.ikn.yaml").read_text()  # keys go in as secrets later
     assert (workspace.paths.repo_root() / "stacks" / "Pulumi.ikn.yaml").read_text() == repo_stack
     assert ws.policy_config is not None and "127.0.0.1:9103" in ws.policy_config.read_text()
+    assert "10.250.3.1:9104" in ws.policy_config.read_text()  # bridge URLs are lab stand-ins too
     assert ws.env["PULUMI_BACKEND_URL"].startswith("file://")
     shims = Path(ws.env["PATH"].split(":")[0])
     assert (shims / "pulumi-resource-pulumi-python").stat().st_mode & 0o111
@@ -74,6 +80,8 @@ def test_onboarded_tenants_are_merged_kept_and_never_duplicated(
     fake.kubeconfig_path = lambda site: tmp_path / f"{site}.yaml"  # type: ignore[attr-defined]
     fake.s3_endpoint = lambda site: "http://127.0.0.1:9100"  # type: ignore[attr-defined]
     fake.s3_region = lambda site: "id-lab-1"  # type: ignore[attr-defined]
+    fake.bridge_s3_endpoints = lambda site: {}  # type: ignore[attr-defined]
+    fake.cluster_s3_endpoints = lambda site: {}  # type: ignore[attr-defined]
     fake.s3_credentials = lambda site: ("ak", "sk")  # type: ignore[attr-defined]
     fake.pulumi_env = lambda: {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state"}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pdn.lab.endpoints", fake)

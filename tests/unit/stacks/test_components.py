@@ -138,6 +138,8 @@ def test_schedules_per_tier_and_partner(resources: list[Registered], site_id: st
         assert template["storageLocation"] == f"to-{target}"
         assert template["ttl"] == PROFILES[Tier(tier)].backup_ttl
         assert schedule.inputs["spec"]["schedule"] == PROFILES[Tier(tier)].backup_cron
+        # never a backup at creation or at the server's first reconcile (the location is not validated yet)
+        assert schedule.inputs["spec"]["skipImmediately"] is True
         assert template["includedNamespaces"] and all(n.startswith("tenant-") for n in template["includedNamespaces"])
     if "vital" in tiers_present:
         assert any(s.inputs["spec"]["schedule"].startswith("0 * ") for s in schedules.values()), "vital is hourly"

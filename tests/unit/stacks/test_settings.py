@@ -29,6 +29,7 @@ EVERY_KEY: dict[str, Any] = {
     "clusterIdentifier": "pdn-ikn-blue",
     "s3Endpoints": {"ikn": "https://s3.example.invalid"},
     "s3Regions": {"ikn": "id-ikn-2"},
+    "s3ClusterEndpoints": {"ikn": "http://10.250.3.1:9103"},
     "installCrds": True,
     "crdDir": "/srv/crds",
     "backup": {"retentionDays": 7, "forceDestroy": True},
