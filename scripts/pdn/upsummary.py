@@ -65,11 +65,39 @@ class SiteSummary(BaseModel):
     problems: list[str] = []
 
 
+class DrillSummary(BaseModel):
+    """The drill step's verdict, read back from its report (``drill/drill.json``)."""
+
+    source: str
+    partner: str
+    passed: bool
+    objects: str  # "equal/compared"
+    apps: str | None = None  # "answering equal/drilled", with volume files compared
+    files: int | None = None
+    rpo_seconds: float | None = None
+    rto_seconds: float | None = None
+
+
 class Summary(BaseModel):
     seconds: float
     steps: list[dict[str, Any]]
     sites: list[SiteSummary]
     outputs: dict[str, str]
+    drill: DrillSummary | None = None
+
+
+def drill_summary(report: Path) -> DrillSummary | None:
+    if not report.is_file():
+        return None
+    data = json.loads(report.read_text(encoding="utf-8"))
+    apps = data.get("apps") or {}
+    files = sum(int((a.get("source") or {}).get("volume", {}).get("files") or 0) for a in apps.values())
+    return DrillSummary(
+        source=data["source"], partner=data["partner"], passed=bool(data["passed"]),
+        objects=f"{data['objects_equal']}/{data['objects_compared']}",
+        apps=f"{data.get('apps_equal', 0)}/{len(apps)}" if apps else None, files=files or None,
+        rpo_seconds=data.get("rpo_seconds"), rto_seconds=data.get("rto_seconds"),
+    )  # fmt: skip
 
 
 def lynis_scores(report_index: Path) -> dict[str, NodeScore]:
@@ -211,6 +239,7 @@ def gather(sites: list[str], out: Path, steps: list[StepTiming], seconds: float)
         steps=[{"step": s.name, "result": s.result, "seconds": round(s.seconds, 1)} for s in steps],
         sites=[site_summary(site, out, scores, now) for site in sites],
         outputs=outputs,
+        drill=drill_summary(out / "drill" / "drill.json"),
     )
 
 
@@ -270,6 +299,16 @@ def print_summary(summary: Summary) -> None:
                          verified if site.apps_smoke_verified == site.apps_live else f"[red]{verified}[/]",
                          isolated, site.copy_ran or "-")  # fmt: skip
         console.print(live)
+    if summary.drill is not None:
+        drill = summary.drill
+        table = Table("from", "to", "verdict", "objects equal", "apps answering equal", "volume files (SHA-256)",
+                      "RPO", "RTO", title="restore drill")  # fmt: skip
+        verdict = "PASS" if drill.passed else "[red]FAIL[/]"
+        ages = (_age(drill.rpo_seconds), _age(drill.rto_seconds))
+        table.add_row(
+            drill.source, drill.partner, verdict, drill.objects, drill.apps or "-", str(drill.files or "-"), *ages
+        )
+        console.print(table)
     real = [(site.site, node) for site in summary.sites for node in site.nodes if node.kubelet is not None]
     if real:
         nodes = Table("site", "node", "kubelet", "Ready", "Lynis", "kube-bench (CIS node checks)", title="real nodes")

@@ -329,16 +329,15 @@ def _running_apps(plan: Plan) -> list[drillapps.DrillApp]:
 
 
 def _recoverable(plan: Plan, apps: list[drillapps.DrillApp], result: DrillResult) -> list[drillapps.DrillApp]:
-    """In a site-loss drill, apps that read the lost site's object store cannot answer on the
-    partner (app buckets are not replicated across sites): they are listed, not compared."""
-    if not result.site_loss:
-        return apps
-    lost = [app for app in apps if not app.volume_only]
-    if lost:
+    """The apps whose answers can be compared after the restore: those that keep their data on their
+    volumes. Apps that read a bucket in the source's object store (migrated apps) cannot answer on
+    the partner, whose network has no route to that store and whose own store holds no copy of the
+    bucket (app buckets are not replicated across sites): they are named in the report instead."""
+    result.store_apps = [f"{app.namespace}/{app.name}" for app in apps if not app.volume_only]
+    if result.store_apps:
         result.notes.append(
-            f"{len(lost)} app(s) keep their data in {plan.source}'s object store, which is lost with the site and "
-            f"not replicated: not expected to answer on {plan.partner}: "
-            + ", ".join(f"{a.namespace}/{a.name}" for a in lost)
+            f"{len(result.store_apps)} app(s) keep their data in a bucket of {plan.source}'s object store, which "
+            f"is not replicated to {plan.partner}: restored as objects, not run: " + ", ".join(result.store_apps)
         )
     return [app for app in apps if app.volume_only]
 

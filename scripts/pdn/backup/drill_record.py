@@ -33,6 +33,7 @@ def to_json(result: DrillResult) -> dict[str, Any]:
         },
         "apps_equal": result.apps_equal,
         "app_problems": result.app_problems,
+        "store_apps": result.store_apps,
         "site_loss": result.site_loss,
         "site_returned": _kept_json(result.site_returned),
         "partner_unchanged": _kept_json(result.partner_unchanged),

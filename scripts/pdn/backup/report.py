@@ -45,6 +45,7 @@ class DrillResult:
     restored_answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # the same on the partner
     apps_answered_seconds: float | None = None  # restore start -> last restored app answered
     app_problems: list[str] = field(default_factory=list)
+    store_apps: list[str] = field(default_factory=list)  # apps with their data in an object store: not run
     site_loss: bool = False  # the source was stopped entirely before the restore
     site_returned: Comparison | None = None  # the source's objects before the loss against after its return
     partner_unchanged: Comparison | None = None  # the partner's own tenants before against after the drill
@@ -113,6 +114,7 @@ def _rows(result: DrillResult) -> list[tuple[str, str]]:
         ("differences", str(len(comparison.differences))),
         ("apps answering on the partner, equal to the source", _apps_row(result)),
         ("volume data compared", _volumes_row(result)),
+        ("apps with data in an object store (restored as objects, not run)", str(len(result.store_apps))),
         ("RPO (age of the newest backup at drill time)", _rpo_row(result)),
         (_rto_label(result), f"{result.rto_seconds:.1f} s" + _target_text(result.rto_target)),
         *_site_loss_rows(result),
