@@ -44,6 +44,7 @@ from pdn.toolchain import resolve
 #: (apps, files per volume, MB per volume), in the order they run.
 CASES = "1x300x10,5x300x10,20x300x10,1x1000x100,1x1000x1000"
 GONE_TIMEOUT = 600.0
+FINAL_PHASES = {"Completed", "PartiallyFailed", "Failed", "FailedValidation"}
 WAIT_TIMEOUT = "600s"
 
 
@@ -92,6 +93,19 @@ def manifest_digest(site: str, namespace: str, app: str) -> dict[str, Any]:
                        "python3", "-m", "pdn.backup.volfiles", "manifest", "--dir", "/data")  # fmt: skip
     shown = json.loads(_run(command, timeout=600).stdout)
     return {"files": shown.get("files"), "bytes": shown.get("bytes"), "digest": shown.get("digest")}
+
+
+def restore_settled(site: str, name: str, timeout: float = 900.0) -> bool:
+    """Wait until the Velero restore has a final phase. A restored namespace deleted while its restore
+    is still InProgress or Finalizing holds Velero's restore finalizer (one worker) in a retry that
+    outlives the namespace, and every later restore on the site waits behind it."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        found = kube.velero_get(site, "restores", name)
+        if found is None or found.get("status", {}).get("phase") in FINAL_PHASES:
+            return True
+        time.sleep(5)
+    return False
 
 
 def wait_gone(site: str, namespaces: list[str]) -> float:
@@ -187,14 +201,21 @@ def bench(case: Case, source: str, partner: str, out: Path) -> dict[str, Any]:
         row["cleanup_pdn_restore_seconds"] = wait_gone(partner, [restored_ns])
         apps = [app.name for app in drillapps.find_apps(source, source_ns)]
         row["hand"] = by_hand(row["backup"], source, source_ns, partner, apps)
-        row["cleanup_hand_seconds"] = wait_gone(partner, [row["hand"]["namespace"]])
-        kube.velero_delete(partner, "restores", row["hand"]["restore"])
+        if restore_settled(partner, row["hand"]["restore"]):
+            row["cleanup_hand_seconds"] = wait_gone(partner, [row["hand"]["namespace"]])
+            kube.velero_delete(partner, "restores", row["hand"]["restore"])
+        else:
+            row["left_for_inspection"] = f"{partner}: {row['hand']['namespace']} (its restore never finished)"
         hand_rto, pdn_rto = row["hand"].get("rto_seconds"), row["pdn"]["rto_seconds"]
         row["ratio_pdn_vs_hand"] = round(pdn_rto / hand_rto, 2) if hand_rto else None
         if kube.velero_get(partner, "restores", row["backup"]) is not None:
             kube.velero_delete(partner, "restores", row["backup"])
     elif restored_ns:
-        row["cleanup_pdn_restore_seconds"] = wait_gone(partner, [restored_ns])
+        restore = f"drill-{source}-{source_ns.removeprefix('drill-')}"
+        if restore_settled(partner, restore):
+            row["cleanup_pdn_restore_seconds"] = wait_gone(partner, [restored_ns])
+        else:
+            row["left_for_inspection"] = f"{partner}: {restored_ns} (restore {restore} never reached a final phase)"
     if source_ns:
         row["cleanup_source_seconds"] = wait_gone(source, [source_ns])
     print(json.dumps(row, indent=2), flush=True)

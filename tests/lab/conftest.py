@@ -22,7 +22,7 @@ import pytest
 from pdn.errors import PdnError
 from pdn.lab import endpoints, layout, runtime
 from pdn.lab.components import components
-from pdn.lab.processes import stop
+from pdn.lab.processes import ProcessSpec, stop
 from pdn.sites import load_sites
 from pdn.toolchain import bin_path
 
@@ -70,6 +70,11 @@ class Lab:
         model = load_sites()
         for site_id, names in self.started.items():
             parts = components(model.site(site_id), strict=False)
+            # Add-ons the tests started against this site's lab (its Velero server, for one) go
+            # first: left running they would hold the site's ports for the next lab on this base.
+            for pid_file in sorted(layout.run_dir(site_id).glob("*.pid")):
+                if pid_file.stem not in parts:
+                    stop(ProcessSpec(site_id, pid_file.stem, [], [], layout.run_dir(site_id), layout.log_dir(site_id)))
             for name in reversed(names):
                 stop(parts[name].spec)
 

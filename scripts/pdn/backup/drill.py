@@ -37,7 +37,8 @@ from pdn.wait import wait_until
 BACKUP_TIMEOUT = 600.0
 SYNC_TIMEOUT = 120.0
 RESTORE_TIMEOUT = 900.0
-DONE_PHASES = {"Completed", "PartiallyFailed", "Failed", "FailedValidation", "FinalizingPartiallyFailed"}
+# Final phases only: "Finalizing…" still moves (a restore's pod volumes are finished there).
+DONE_PHASES = {"Completed", "PartiallyFailed", "Failed", "FailedValidation"}
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -192,7 +193,9 @@ def run(options: DrillOptions, say: Callable[[str], None] = console.print) -> Dr
                 hint=f"see {velero.server_spec(plan.source).log_file}",
             )
         backed_up = siteloss.snapshot(plan.source, plan.namespaces)  # what the restore must bring back
-        partner_before = siteloss.snapshot(plan.partner, siteloss.own_tenant_namespaces(plan.partner))
+        partner_before = (  # a site loss must leave the partner's own tenants as they were
+            siteloss.snapshot(plan.partner, siteloss.own_tenant_namespaces(plan.partner)) if options.site_loss else {}
+        )
         with timeline.phase("sync"):
             wait_for(
                 plan.partner,

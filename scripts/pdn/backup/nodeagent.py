@@ -22,6 +22,7 @@ What Velero's own install does differently, and why:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pdn import kube
@@ -34,6 +35,10 @@ NAME = "node-agent"  # Velero finds its agent by this DaemonSet name and the pod
 ACCOUNT = "velero-node-agent"
 FIELD_MANAGER = "pdn-backup"
 READY_TIMEOUT = 240.0
+CONFIG = "node-agent-config"
+#: Pod volumes each node moves at once (Velero's default is one: twenty apps restored one after
+#: another took longer than the drill's restore timeout).
+LOAD_CONCURRENCY = 4
 LABELS = {"app.kubernetes.io/name": "velero", "app.kubernetes.io/component": NAME,
           "app.kubernetes.io/managed-by": "pdn-backup"}  # fmt: skip
 READ = ["get", "list", "watch"]
@@ -151,7 +156,10 @@ def daemonset() -> dict[str, Any]:
                             "image": VELERO_IMAGE,
                             "imagePullPolicy": "Never",
                             "command": ["/velero"],
-                            "args": ["node-agent", "server", "--metrics-address=127.0.0.1:8085", "--log-level=info"],
+                            "args": [
+                                *("node-agent", "server", "--metrics-address=127.0.0.1:8085", "--log-level=info"),
+                                f"--node-agent-configmap={CONFIG}",
+                            ],
                             "env": pod_environment(),
                             "volumeMounts": [
                                 {"name": "host-pods", "mountPath": "/host_pods", "mountPropagation": propagation},
@@ -175,8 +183,32 @@ def daemonset() -> dict[str, Any]:
     }
 
 
+def config() -> dict[str, Any]:
+    """The agent's ConfigMap (``--node-agent-configmap``): one JSON document, Velero's format."""
+    document = {"loadConcurrency": {"globalConfig": LOAD_CONCURRENCY}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(CONFIG),
+        "data": {"node-agent.json": json.dumps(document)},
+    }
+
+
+def restore_helper_config() -> dict[str, Any]:
+    """What Velero gives the ``restore-wait`` init container it adds to every restored pod with
+    volume data: by default 100m CPU and 128Mi, so twenty restored apps asked more CPU than a lab
+    node has (the helper only waits for a file). Velero finds it by its two labels."""
+    labels = {**LABELS, "velero.io/plugin-config": "", "velero.io/pod-volume-restore": "RestoreItemAction"}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "fs-restore-action-config", "namespace": NAMESPACE, "labels": labels},
+        "data": {"cpuRequest": "5m", "memRequest": "16Mi", "cpuLimit": "100m", "memLimit": "64Mi"},
+    }
+
+
 def manifests() -> list[dict[str, Any]]:
-    return [*rbac(), daemonset()]
+    return [*rbac(), config(), restore_helper_config(), daemonset()]
 
 
 def ensure(site_id: str, timeout: float = READY_TIMEOUT) -> int:

@@ -50,7 +50,9 @@ def test_full_drill_restores_every_object_equal(
     assert {k: v for k, v in result.objects_by_kind.items() if k != "Namespace"} == expected
     assert result.passed
     assert result.rpo_seconds is not None and result.rpo_seconds >= 0
-    assert [phase.name for phase in result.phases][:6] == ["velero", "seed", "backup", "sync", "restore", "verify"]
+    # the attacks on the locked backup come before the restore, which then reads the attacked backup
+    phases = ["velero", "seed", "backup", "sync", "immutability", "restore", "verify"]
+    assert [phase.name for phase in result.phases][:7] == phases
     assert result.location == f"to-{partner}" and result.restore_location == f"from-{source}"
     report = (folder / "drill.md").read_text()
     assert "| verdict | PASS |" in report
