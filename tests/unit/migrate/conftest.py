@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pdn.migrate import pipeline as stages
-from pdn.migrate import plan
+from pdn.migrate import plan, standin
 from pdn.migrate.generate import generate
 
 AS_OF = dt.date(2026, 11, 1)
@@ -103,3 +104,20 @@ def s3_server() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[dict[str, str]], str]]:
+    """Start stand-ins in-process on 127.0.0.1 ephemeral ports; returns their base URLs."""
+    servers: list[standin.Server] = []
+
+    def start(env: dict[str, str]) -> str:
+        server = standin.make_server(standin.build(env), "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

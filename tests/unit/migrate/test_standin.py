@@ -15,11 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -70,23 +69,6 @@ def environment(s3_url: str, bucket: str, data: Path, **extra: str) -> dict[str,
         "PATH": os.environ.get("PATH", ""),
         **extra,
     }
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[dict[str, str]], str]]:
-    """Start stand-ins in-process on 127.0.0.1 ephemeral ports; returns their base URLs."""
-    servers: list[standin.Server] = []
-
-    def start(env: dict[str, str]) -> str:
-        server = standin.make_server(standin.build(env), "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +38,6 @@ def volume_env(data: Path, **extra: str) -> dict[str, str]:
     """What a volume-only app's ConfigMap gives: no bucket, no endpoint, no keys."""
     return {"PDN_LEGACY_APP_ID": "BPS-0007", "PDN_SITE": "batam", "PDN_STORAGE": "volume",
             "PDN_DATA_DIR": str(data), **extra}  # fmt: skip
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[dict[str, str]], str]]:
-    servers: list[standin.Server] = []
-
-    def start(env: dict[str, str]) -> str:
-        server = standin.make_server(standin.build(env), "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_volume_only_app_is_ready_with_a_writable_volume(
