@@ -4,8 +4,9 @@ Velero checks a Backup's location when it processes the Backup: a location that 
 validated yet (a server that just started) or cannot reach its bucket fails the Backup at once
 (``FailedValidation``). The stacks' Schedules therefore carry ``skipImmediately: true`` and fire at
 their cron times only; their first backup is taken here instead, after the server started: for
-each Schedule that never produced a Backup, wait until its location is ``Available``, then create
-one Backup from the Schedule's template, as ``velero backup create --from-schedule`` does.
+each Schedule with a namespace none of its Backups holds (a new Schedule, or a tenant the stack has
+just added to one), wait until its location is ``Available``, then create one Backup from the
+Schedule's template, as ``velero backup create --from-schedule`` does.
 
 Velero resets ``skipImmediately`` to false at the Schedule's first reconcile (recording
 ``status.lastSkipped``), so it protects the first start only; a server started again after a
@@ -64,28 +65,52 @@ def backup_manifest(schedule: Mapping[str, Any], now: datetime) -> dict[str, Any
     return {"apiVersion": "velero.io/v1", "kind": "Backup", "metadata": metadata, "spec": template}
 
 
-def never_backed_up(schedules: Iterable[Mapping[str, Any]], backups: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Names of the unpaused Schedules with no ``status.lastBackup`` and no Backup of theirs.
+#: Backups that hold nothing: a namespace they name is still without a backup.
+HELD_NOTHING = frozenset({"Failed", "FailedValidation"})
+
+
+def _namespaces(spec: Mapping[str, Any]) -> frozenset[str]:
+    """The namespaces a Backup or Schedule template names (``*`` or none: every namespace)."""
+    included = spec.get("includedNamespaces") or ["*"]
+    return frozenset(str(name) for name in included)
+
+
+def uncovered(schedule: Mapping[str, Any], backups: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The namespaces of an unpaused Schedule that none of its Backups holds (all of them if it has none).
 
     A Backup is the schedule's when it carries ``velero.io/schedule-name=<schedule>`` and went to the
     schedule's location: a partner's backups synced in through a read-only location carry the
-    partner's schedule names but that location's name.
+    partner's schedule names but that location's name. One that failed outright holds nothing.
+    A tenant the stack adds to a schedule that has backed up before is uncovered too: without its
+    own first backup it would wait up to a whole backup period (an hour for the vital tier) with none.
     """
-    produced: set[tuple[str, str]] = set()
+    meta = schedule["metadata"]
+    spec = schedule.get("spec") or {}
+    if spec.get("paused"):
+        return []
+    template = spec.get("template") or {}
+    location = str(template.get("storageLocation") or "")
+    wanted = _namespaces(template)
+    held: set[str] = set()
     for backup in backups:
-        label = ((backup.get("metadata") or {}).get("labels") or {}).get(SCHEDULE_LABEL)
-        if label:
-            produced.add((str(label), str((backup.get("spec") or {}).get("storageLocation") or "")))
-    names = []
-    for schedule in schedules:
-        name = schedule["metadata"]["name"]
-        spec = schedule.get("spec") or {}
-        if spec.get("paused") or (schedule.get("status") or {}).get("lastBackup"):
+        labels = (backup.get("metadata") or {}).get("labels") or {}
+        backup_spec = backup.get("spec") or {}
+        went = str(backup_spec.get("storageLocation") or "")
+        if labels.get(SCHEDULE_LABEL) != meta["name"] or (location and went and went != location):
             continue
-        location = str((spec.get("template") or {}).get("storageLocation") or "")
-        if not any(label == name and (not location or not went or went == location) for label, went in produced):
-            names.append(name)
-    return sorted(names)
+        if str((backup.get("status") or {}).get("phase") or "") in HELD_NOTHING:
+            continue
+        held |= _namespaces(backup_spec)
+    return [] if "*" in held else sorted(wanted - held)
+
+
+def needing_first_backup(
+    schedules: Iterable[Mapping[str, Any]], backups: Iterable[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """Schedule name -> its namespaces without a backup, for the Schedules that have some (see ``uncovered``)."""
+    listed = list(backups)
+    pending = {schedule["metadata"]["name"]: uncovered(schedule, listed) for schedule in schedules}
+    return {name: pending[name] for name in sorted(pending) if pending[name]}
 
 
 def location_of(schedule: Mapping[str, Any], locations: Iterable[Mapping[str, Any]]) -> str | None:
@@ -122,9 +147,10 @@ def wait_available(site_id: str, schedule: str, location: str, timeout: float) -
 
 
 def take_first_backups(site_id: str, say: Say | None = None, timeout: float = LOCATION_TIMEOUT) -> list[str]:
-    """Back up every Schedule of the site that never produced a Backup; returns the Backups created.
+    """Back up every Schedule of the site with a namespace none of its Backups holds; returns the Backups created.
 
-    Idempotent: a created Backup carries the schedule's label, so a second call creates nothing.
+    Idempotent: a created Backup carries the schedule's label and names every namespace of the
+    template, so a second call creates nothing (while it runs too: only a failed one is retaken).
     Without such Schedules nothing is waited for. Schedules whose location is Available get their
     backup even when another location stays Unavailable; that one then raises (after ``timeout``).
     """
@@ -132,7 +158,7 @@ def take_first_backups(site_id: str, say: Say | None = None, timeout: float = LO
     schedules = {item["metadata"]["name"]: item for item in kube.velero_list(site_id, "schedules")}
     if not schedules:
         return []
-    pending = never_backed_up(schedules.values(), kube.velero_list(site_id, "backups"))
+    pending = needing_first_backup(schedules.values(), kube.velero_list(site_id, "backups"))
     if not pending:
         return []
     locations = kube.velero_list(site_id, "backupstoragelocations")
@@ -158,7 +184,10 @@ def take_first_backups(site_id: str, say: Say | None = None, timeout: float = LO
                 continue
             raise PdnError(f"{site_id}: creating the first backup of schedule {name} failed: {error}") from None
         created.append(manifest["metadata"]["name"])
-        report(f"{site_id}: first backup {manifest['metadata']['name']} ({location} Available)")
+        report(
+            f"{site_id}: first backup {manifest['metadata']['name']} of {', '.join(pending[name])} "
+            f"({location} Available)"
+        )
     if failures:
         raise PdnError(
             f"{site_id}: no first backup for {'; '.join(failures)} after {timeout:g} s"

@@ -29,6 +29,7 @@ class NamespaceRpo:
     backup: str | None  # newest completed backup covering it
     age_seconds: float | None
     target_seconds: float | None
+    not_completed: str | None = None  # without a completed one: the newest other backup and its phase
 
     @property
     def missed(self) -> bool:
@@ -75,6 +76,16 @@ def _covers(backup: Mapping[str, Any], namespace: str) -> bool:
     return (namespace in included or "*" in included) and namespace not in (spec.get("excludedNamespaces") or [])
 
 
+def _phase(backup: Mapping[str, Any]) -> str:
+    return str((backup.get("status") or {}).get("phase") or "New")
+
+
+def _created(backup: Mapping[str, Any]) -> str:
+    """Sort key (RFC 3339 UTC sorts as text): created, else started."""
+    meta, status = backup.get("metadata") or {}, backup.get("status") or {}
+    return str(meta.get("creationTimestamp") or status.get("startTimestamp") or "")
+
+
 def _started(backup: Mapping[str, Any]) -> datetime | None:
     value = (backup.get("status") or {}).get("startTimestamp")
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
@@ -82,12 +93,15 @@ def _started(backup: Mapping[str, Any]) -> datetime | None:
 
 def assess_rpo(site_id: str, namespaces: Mapping[str, str], now: datetime) -> RpoAssessment:
     """Age of the newest completed backup of each source namespace at ``now`` (see the module doc)."""
-    backups = [b for b in kube.velero_list(site_id, "backups") if (b.get("status") or {}).get("phase") == "Completed"]
+    listed = kube.velero_list(site_id, "backups")
+    backups = [b for b in listed if _phase(b) == "Completed"]
     assessment = RpoAssessment()
     for namespace in namespaces:
         tier = _tier(site_id, namespace)
         covering = [(started, b) for b in backups if _covers(b, namespace) and (started := _started(b)) is not None]
         newest = max(covering, key=lambda pair: pair[0], default=None)
+        others = [b for b in listed if _covers(b, namespace) and _phase(b) != "Completed"]
+        other = max(others, key=_created, default=None)
         assessment.namespaces.append(
             NamespaceRpo(
                 namespace=namespace,
@@ -95,6 +109,7 @@ def assess_rpo(site_id: str, namespaces: Mapping[str, str], now: datetime) -> Rp
                 backup=newest[1]["metadata"]["name"] if newest else None,
                 age_seconds=(now - newest[0]).total_seconds() if newest else None,
                 target_seconds=_target(tier, "rpo_minutes"),
+                not_completed=None if newest or other is None else f"{other['metadata']['name']} {_phase(other)}",
             )
         )
     return assessment

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from pdn.backup.compare import Comparison
-from pdn.backup.recovery import RpoAssessment
+from pdn.backup.recovery import NamespaceRpo, RpoAssessment
+
+
+def _no_backup(ns: NamespaceRpo) -> str:
+    return "no completed backup" + (f" (newest: {ns.not_completed})" if ns.not_completed else "")
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class DrillResult:
         """Every recovery target the drill missed, one line each."""
         failures = [
             f"RPO of {ns.namespace} ({ns.tier}): "
-            + ("no completed backup" if ns.age_seconds is None else f"newest backup {ns.age_seconds / 60:.0f} min old")
+            + (_no_backup(ns) if ns.age_seconds is None else f"newest backup {ns.age_seconds / 60:.0f} min old")
             + f" > target {(ns.target_seconds or 0) / 60:.0f} min"
             for ns in self.recovery.missed
         ]

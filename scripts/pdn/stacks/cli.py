@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from pdn.console import console
-from pdn.errors import InputError
+from pdn.errors import InputError, PdnError
 from pdn.stacks import crds
 from pdn.stacks.runner import Outcome, run
 from pdn.stacks.workspace import Workspace, lab_workspace, onboard_lab_tenants, repo_workspace, stack_file, stack_sites
@@ -77,6 +77,22 @@ def up(
             )
         onboard_lab_tenants(tenants)
     _report(run(_workspace(sites, lab, backend), sites, "up", policy=policy))
+    if lab:
+        _first_backups_where_velero_runs(sites)
+
+
+def _first_backups_where_velero_runs(sites: list[str]) -> None:
+    """A tenant just added to a Schedule of a running lab Velero server is backed up now, not at the
+    next cron time (up to an hour for the vital tier); a server started later does it at its start."""
+    from pdn.backup import firstbackup, velero
+
+    for site_id in sites:
+        if not velero.is_running(site_id):
+            continue
+        try:
+            firstbackup.take_first_backups(site_id, console.print)
+        except PdnError as error:  # the stack is up; the backup is owed, not the stack
+            console.print(f"[yellow]warning:[/] {error}; `pdn backup server up --site {site_id}` takes it later")
 
 
 @app.command()

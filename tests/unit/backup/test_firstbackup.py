@@ -75,41 +75,61 @@ def test_without_template_labels_the_schedule_s_labels_and_annotations_go_over()
     assert owner["kind"] == "Schedule" and owner["name"] == "vital-to-batam" and owner["uid"] == "u-1"
 
 
-def test_only_schedules_that_never_produced_a_backup_need_one() -> None:
+def _backup(
+    name: str, schedule: str | None, location: str, namespaces: list[str], phase: str = "Completed"
+) -> dict[str, Any]:
+    labels = {"velero.io/schedule-name": schedule} if schedule else {"pdn.go.id/site": "cikarang"}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"storageLocation": location, "includedNamespaces": namespaces},
+        "status": {"phase": phase},
+    }
+
+
+def test_only_schedules_with_a_namespace_no_backup_of_theirs_holds_need_one() -> None:
     fresh = _schedule("vital-to-batam")
-    ran = _schedule("vital-to-ikn")
+    ran = _schedule("vital-to-ikn")  # fired at a cron time: its backup holds both namespaces
     ran["status"]["lastBackup"] = "2026-12-01T18:00:00Z"
     synced = _schedule("high-to-batam")  # its backups came back from the bucket (sync), no lastBackup
     paused = _schedule("low-to-batam", paused=True)
-    backups: list[dict[str, Any]] = [
-        {
-            "metadata": {
-                "name": "high-to-batam-20261130011500",
-                "labels": {"velero.io/schedule-name": "high-to-batam"},
-            },
-            "spec": {"storageLocation": "to-batam"},
-        },
+    backups = [
+        _backup("high-to-batam-20261130011500", "high-to-batam", "to-batam", ["tenant-a", "tenant-b"]),
+        _backup("vital-to-ikn-20261201180000", "vital-to-ikn", "to-ikn", ["tenant-a", "tenant-b"]),
         # a partner's backup of a schedule with the same name, synced in through a read-only location
-        {
-            "metadata": {
-                "name": "vital-to-batam-20261130010000",
-                "labels": {"velero.io/schedule-name": "vital-to-batam"},
-            },
-            "spec": {"storageLocation": "from-ikn"},
-        },
-        {"metadata": {"name": "drill-cikarang-1201180000", "labels": {"pdn.go.id/site": "cikarang"}}},
+        _backup("vital-to-batam-20261130010000", "vital-to-batam", "from-ikn", ["tenant-a", "tenant-b"]),
+        # a drill's own backup holds the namespaces but is no backup of the schedule
+        _backup("drill-cikarang-1201180000", None, "to-batam", ["tenant-a", "tenant-b"]),
         {"metadata": {"name": "no-labels"}},
     ]
-    assert firstbackup.never_backed_up([fresh, ran, synced, paused], backups) == ["vital-to-batam"]
-    assert firstbackup.never_backed_up([], backups) == []
+    ran["spec"]["template"]["storageLocation"] = "to-ikn"
+    pending = firstbackup.needing_first_backup([fresh, ran, synced, paused], backups)
+    assert pending == {"vital-to-batam": ["tenant-a", "tenant-b"]}
+    assert firstbackup.needing_first_backup([], backups) == {}
+
+
+def test_a_tenant_added_to_a_schedule_that_backed_up_before_needs_its_first_backup() -> None:
+    """The stack onboarded tenant-c into vital-to-batam after its backups: it alone had none."""
+    schedule = _schedule("vital-to-batam")
+    schedule["status"]["lastBackup"] = "2026-12-01T18:00:00Z"
+    schedule["spec"]["template"]["includedNamespaces"] = ["tenant-a", "tenant-b", "tenant-c"]
+    earlier = [_backup("vital-to-batam-20261201180000", "vital-to-batam", "to-batam", ["tenant-a", "tenant-b"])]
+    assert firstbackup.needing_first_backup([schedule], earlier) == {"vital-to-batam": ["tenant-c"]}
+    # a backup that failed outright holds nothing; one still running or partly failed does
+    for phase, pending in (("Failed", ["tenant-c"]), ("FailedValidation", ["tenant-c"]), ("InProgress", []),
+                           ("New", []), ("PartiallyFailed", [])):  # fmt: skip
+        later = _backup("vital-to-batam-20261201183000", "vital-to-batam", "to-batam", ["tenant-c"], phase)
+        assert firstbackup.uncovered(schedule, [*earlier, later]) == pending, phase
+    # a backup of every namespace holds every tenant
+    everything = _backup("vital-to-batam-20261201190000", "vital-to-batam", "to-batam", ["*"])
+    assert firstbackup.uncovered(schedule, [everything]) == []
 
 
 def test_a_taken_first_backup_makes_the_next_call_create_nothing() -> None:
     schedules = [_schedule("vital-to-batam"), _schedule("high-to-batam")]
-    pending = firstbackup.never_backed_up(schedules, [])
-    assert pending == ["high-to-batam", "vital-to-batam"]
+    pending = firstbackup.needing_first_backup(schedules, [])
+    assert list(pending) == ["high-to-batam", "vital-to-batam"]
     taken = [firstbackup.backup_manifest(s, NOW) for s in schedules if s["metadata"]["name"] in pending]
-    assert firstbackup.never_backed_up(schedules, taken) == []
+    assert firstbackup.needing_first_backup(schedules, taken) == {}
 
 
 def test_location_is_the_template_s_or_the_default_one() -> None:

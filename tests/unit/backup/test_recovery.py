@@ -119,6 +119,7 @@ def test_no_backup_misses_a_tiered_namespace_but_not_an_untiered_one(cluster: li
     by_name = {ns.namespace: ns for ns in rpo.namespaces}
     low, drill = by_name["tenant-low"], by_name["drill-x"]
     assert low.backup is None and low.age_seconds is None and low.missed
+    assert low.not_completed == "failed Failed", "the newest backup that did not complete is named"
     assert low.target_seconds == _minutes(Tier.LOW, "rpo_minutes")
     assert drill.tier is None and drill.target_seconds is None and not drill.missed
     assert [ns.namespace for ns in rpo.missed] == ["tenant-low"]
@@ -138,6 +139,9 @@ def test_backup_without_a_start_time_is_not_counted(cluster: list[dict[str, Any]
     cluster.append(unstarted)
     (found,) = recovery.assess_rpo("cikarang", {"tenant-vital": "a"}, NOW).namespaces
     assert found.backup is None and found.missed
+    cluster.append(_backup("queued", 0, phase="New", included=["tenant-vital"]))
+    (found,) = recovery.assess_rpo("cikarang", {"tenant-vital": "a"}, NOW).namespaces
+    assert found.not_completed == "queued New"
 
 
 def test_rto_target_is_the_strictest_tier(cluster: list[dict[str, Any]]) -> None:

@@ -82,11 +82,15 @@ def test_passing_drill_with_apps_and_targets_met() -> None:
 
 
 def test_missed_rpo_fails_the_drill_and_is_listed() -> None:
-    result = _result(recovery=RpoAssessment([_rpo(90 * 60.0), _rpo(None, namespace="tenant-b")]))
+    running = _rpo(None, namespace="tenant-c")
+    running.not_completed = "vital-to-batam-20261201180000 InProgress"
+    result = _result(recovery=RpoAssessment([_rpo(90 * 60.0), _rpo(None, namespace="tenant-b"), running]))
     failures = result.target_failures
     assert failures == [
         "RPO of tenant-a (vital): newest backup 90 min old > target 75 min",
         "RPO of tenant-b (vital): no completed backup > target 75 min",
+        "RPO of tenant-c (vital): no completed backup (newest: vital-to-batam-20261201180000 InProgress)"
+        " > target 75 min",
     ]
     assert not result.passed
     text = to_markdown(result, None)

@@ -148,3 +148,28 @@ def test_the_stacks_are_the_sites_of_the_model(tmp_path: Path, monkeypatch: pyte
         workspace.read_tenants_file(tenants)
     result = runner.invoke(app, ["preview", "--site", "sorong"])
     assert isinstance(result.exception, InputError) and "no stack file for sorong" in str(result.exception)
+
+
+def test_lab_up_takes_owed_first_backups_where_velero_runs_and_only_warns_when_it_cannot(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tenant the stack just added gets its first backup now; a store that does not answer is a warning."""
+    from pdn.errors import PdnError
+    from pdn.stacks import cli
+
+    taken: list[str] = []
+
+    def take(site_id: str, _say: object) -> list[str]:
+        taken.append(site_id)
+        if site_id == "batam":
+            raise PdnError(
+                "batam: no first backup for schedule vital-to-cikarang: location to-cikarang is not Available"
+            )
+        return [f"vital-to-x-{site_id}"]
+
+    monkeypatch.setattr("pdn.backup.velero.is_running", lambda site_id: site_id != "ikn")
+    monkeypatch.setattr("pdn.backup.firstbackup.take_first_backups", take)
+    cli._first_backups_where_velero_runs(["cikarang", "batam", "ikn"])
+    assert taken == ["cikarang", "batam"], "no server, nothing to take: ikn is skipped"
+    out = " ".join(capsys.readouterr().out.split())  # as one line, however the console wrapped it
+    assert "warning:" in out and "to-cikarang is not Available" in out and "pdn backup server up --site batam" in out
