@@ -8,8 +8,6 @@ the job when started again. The steps are deliberately the commands an operator 
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from pdn import paths
+from pdn.child import run_pdn
 from pdn.console import console
 from pdn.errors import InputError, PdnError
 from pdn.upsummary import StepTiming, gather, print_summary, write_summary
@@ -32,10 +31,7 @@ class Step:
 
 def _pdn(*args: str) -> None:
     """Run ``pdn ARGS`` in a child process; its own output and progress bars go to the terminal."""
-    command = [sys.executable, "-c", "from pdn.cli import main; main()", *args]
-    done = subprocess.run(command, cwd=paths.repo_root(), check=False)
-    if done.returncode != 0:
-        raise PdnError(f"`pdn {' '.join(args)}` failed (exit {done.returncode})", hint="fix it and re-run `pdn up`")
+    run_pdn(*args, hint="fix it and re-run `pdn up`")
 
 
 def _lab_credentials_file(site_id: str) -> Path:

@@ -10,30 +10,19 @@ The lab commands run as child processes, exactly as an operator would run them.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pdn import paths
 from pdn.backup import kube, store, velero
 from pdn.backup.compare import Comparison, compare_namespaces
-from pdn.errors import PdnError
+from pdn.child import run_pdn
 from pdn.kube import KubeError
 from pdn.lab import endpoints
 from pdn.wait import wait_until
 
 VITAL = "vital"
 DOWN_TIMEOUT = 60.0
-
-
-def _pdn(*args: str) -> None:
-    command = [sys.executable, "-c", "from pdn.cli import main; main()", *args]
-    done = subprocess.run(command, cwd=paths.repo_root(), check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise PdnError(f"`pdn {' '.join(args)}` failed (exit {done.returncode}): {' | '.join(tail)}")
 
 
 def vital_namespaces(site_id: str) -> list[str]:
@@ -87,7 +76,7 @@ def lose(site_id: str, say: Callable[[str], None]) -> Outage:
 
     nodes = len(real_nodes([site_id]))
     velero.stop_server(site_id)
-    _pdn("lab", "down", "--site", site_id)
+    run_pdn("lab", "down", "--site", site_id, quiet=True)
     wait_until(
         f"{site_id}'s API server ({endpoints.kube_server(site_id)}) and object store to stop answering",
         lambda: _unreachable(site_id), bool, timeout=DOWN_TIMEOUT, interval=1.0,
@@ -101,7 +90,7 @@ def bring_back(outage: Outage, say: Callable[[str], None]) -> None:
     args = ["lab", "up", "--site", outage.site]
     if outage.real_nodes:
         args += ["--real-nodes", str(outage.real_nodes)]
-    _pdn(*args)
+    run_pdn(*args, quiet=True)
     velero.ensure_server(outage.site)
     say(f"{outage.site} is back: API server, object store, {outage.real_nodes} node(s) and Velero")
 
