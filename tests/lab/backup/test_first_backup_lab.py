@@ -152,6 +152,33 @@ def test_server_and_schedule_started_together_take_one_first_backup_and_none_fai
         velero.ensure_server(SITE)
 
 
+def test_a_tenant_added_to_a_schedule_that_backed_up_gets_its_own_first_backup(test_namespace: str) -> None:
+    """The stack onboards a tenant into a Schedule with backups: it is backed up now, not at the next cron time."""
+    name = f"pdn-added-{test_namespace}"
+    added = f"{test_namespace}-added"
+    seed.apply(SITE, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": added}}])
+    kubeapi.site(SITE).apply(_schedule(name, test_namespace, LOCATION, "0 0 1 1 *"), field_manager=FIELD_MANAGER)
+    try:
+        velero.ensure_server(SITE)
+        (before,) = _backups_of(name)
+        assert before["spec"]["includedNamespaces"] == [test_namespace]
+        # the stack adds a tenant: only that one is owed a backup, and one Backup of the whole template pays it
+        grown = _schedule(name, test_namespace, LOCATION, "0 0 1 1 *")
+        grown["spec"]["template"]["includedNamespaces"] = [test_namespace, added]
+        del grown["spec"]["skipImmediately"]  # Velero owns it now (as the stack's ignoreChanges leaves it)
+        kubeapi.site(SITE).apply(grown, field_manager=FIELD_MANAGER)
+        schedule = kube.velero_get(SITE, "schedules", name) or {}
+        assert firstbackup.uncovered(schedule, kube.velero_list(SITE, "backups")) == [added]
+        time.sleep(1.1)  # the new Backup's name is the schedule's and the UTC second
+        (taken,) = firstbackup.take_first_backups(SITE)
+        found = kube.velero_get(SITE, "backups", taken) or {}
+        assert sorted(found["spec"]["includedNamespaces"]) == sorted([test_namespace, added])
+        assert firstbackup.take_first_backups(SITE) == [], "paid: a second look takes none"
+    finally:
+        kube.velero_delete(SITE, "schedules", name)
+        kube.delete_namespace(SITE, added)
+
+
 def test_a_location_that_stays_unavailable_fails_the_start_in_one_line(test_namespace: str) -> None:
     """A location on a store that does not answer: the start says so, and no backup is created."""
     name, location = f"pdn-bad-{test_namespace}", f"pdn-bad-{test_namespace}"
