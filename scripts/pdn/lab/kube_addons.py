@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -199,21 +200,24 @@ def apply_network_addons(site: Site) -> None:
         )
 
 
-def approve_serving_certificates(site: Site, nodes: dict[str, str], timeout: float) -> int:
+def approve_serving_certificates(site: Site, nodes: dict[str, str], timeout: float, since: datetime) -> int:
     """Approve the kubelet serving-certificate requests of the site's own new nodes.
 
     kubelets ask for their serving certificate through a CSR (``serverTLSBootstrap``), which
     Kubernetes never approves by itself; the lab approves a request only when it comes from one of
     ``nodes`` (name -> address) and asks for nothing but that node's own name and address (what an
     operator or a kubelet-CSR approver checks), so that the API server verifies kubelets against
-    the site CA.
+    the site CA. Only requests made at or after ``since`` (the join) count: a node made again
+    under the name of a removed one has a new key, and the old node's approved request would
+    otherwise pass for its certificate (its kubelet then answered logs and exec with a TLS error).
     """
     client = kube.site(site.id)
     where = kube.path("certificates.k8s.io/v1", "certificatesigningrequests")
     wanted = {f"system:node:{name}": address for name, address in nodes.items()}
+    cutoff = since.astimezone(UTC).replace(microsecond=0)  # creation times have whole seconds
 
     def pending() -> list[str]:
-        requests = client.list_items(where)
+        requests = [r for r in client.list_items(where) if _created(r) >= cutoff]
         served = {r["spec"]["username"] for r in requests if _approved(r) and _is_serving(r)}
         waiting = [
             r for r in requests
@@ -232,6 +236,10 @@ def approve_serving_certificates(site: Site, nodes: dict[str, str], timeout: flo
                timeout=timeout, interval=1, describe=lambda left: "no request yet from " + ", ".join(left),
                retry_on=(kube.KubeError,))  # fmt: skip
     return len(nodes)
+
+
+def _created(request: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(request["metadata"]["creationTimestamp"]).replace("Z", "+00:00"))
 
 
 def _names(request: dict[str, Any]) -> set[str]:

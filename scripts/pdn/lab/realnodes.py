@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -384,11 +385,12 @@ def join_site_nodes(site: Site, nodes: list[Node], report: Report) -> list[Joine
         prepare_control_plane(site)
         apply_network_addons(site)
         token = bootstrap_token(site)
+        joins_began = datetime.now(UTC)
         for node in pending:
             began = time.monotonic()
             join(site, node, token)
             report(site.id, f"{node.name} joined in {time.monotonic() - began:.1f} s")
-        approve_serving_certificates(site, {node.name: node.address for node in pending}, JOIN_TIMEOUT)
+        approve_serving_certificates(site, {node.name: node.address for node in pending}, JOIN_TIMEOUT, joins_began)
     wait_nodes_ready(site, [node.name for node in nodes], READY_TIMEOUT)
     for name in forget_stale_nodes(site):
         report(site.id, f"removed the Node {name}: its container is gone")

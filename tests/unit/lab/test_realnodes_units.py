@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -166,6 +167,40 @@ def test_serving_certificate_requests_are_read_for_their_names() -> None:
     asked = kube_addons._names(csr(["pdn-cikarang-node-1"], ["10.250.75.11"]))
     assert asked == {"pdn-cikarang-node-1", "10.250.75.11"}
     assert kube_addons._names(csr(["evil.example"], [])) == {"evil.example"}
+
+
+def test_a_node_made_again_under_an_old_name_gets_its_own_request_approved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The removed node's approved request does not pass for the new kubelet's certificate."""
+    from datetime import UTC, datetime
+
+    def request(name: str, created: str, approved: bool) -> dict[str, Any]:
+        made = csr(["pdn-cikarang-node-1"], ["10.250.75.11"])
+        made["metadata"] = {"name": name, "creationTimestamp": created}
+        made["spec"] = {**made["spec"], "signerName": "kubernetes.io/kubelet-serving",  # type: ignore[dict-item]
+                        "username": "system:node:pdn-cikarang-node-1"}  # fmt: skip
+        made["status"] = {"conditions": [{"type": "Approved", "status": "True"}]} if approved else {}
+        return made
+
+    requests = [
+        request("csr-old-approved", "2026-12-02T00:00:00Z", approved=True),  # the node of an earlier run
+        request("csr-old-pending", "2026-12-02T00:01:00Z", approved=False),  # and one it never got
+        request("csr-new", "2026-12-02T00:20:05Z", approved=False),  # the new kubelet's, after the join
+    ]
+    approved: list[str] = []
+
+    class Client:
+        def list_items(self, _path: str) -> list[dict[str, Any]]:
+            return requests
+
+        def request(self, method: str, path: str, body: dict[str, Any]) -> None:
+            assert method == "PUT" and path.endswith("/approval")
+            approved.append(body["metadata"]["name"])
+            body["status"]["conditions"][0]["type"] = "Approved"
+
+    monkeypatch.setattr("pdn.lab.kube_addons.kube.site", lambda _site_id: Client())
+    joined = datetime(2026, 12, 2, 0, 20, 5, 700000, tzinfo=UTC)  # creation times have whole seconds
+    assert kube_addons.approve_serving_certificates(SITE, {"pdn-cikarang-node-1": "10.250.75.11"}, 5, joined) == 1
+    assert approved == ["csr-new"]
 
 
 KUBE_BENCH_JSON = {
