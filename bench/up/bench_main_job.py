@@ -27,14 +27,15 @@ from pathlib import Path
 PDN = [sys.executable, "-c", "from pdn.cli import main; main()"]
 
 
-def run_up(args: list[str], env: dict[str, str], out: Path) -> tuple[float, dict[str, float]]:
+def run_up(args: list[str], env: dict[str, str], out: Path) -> tuple[float, dict[str, float], dict[str, str]]:
     began = time.monotonic()
     done = subprocess.run([*PDN, "up", *args], env=env, check=False)
     seconds = time.monotonic() - began
     if done.returncode != 0:
         raise SystemExit(f"pdn up failed (exit {done.returncode}) after {seconds:.0f} s; see its output above")
     summary = json.loads((out / "up" / "summary.json").read_text(encoding="utf-8"))
-    return seconds, {step["step"]: step["seconds"] for step in summary["steps"]}
+    steps = summary["steps"]
+    return seconds, {step["step"]: step["seconds"] for step in steps}, {step["step"]: step["result"] for step in steps}
 
 
 def main() -> None:
@@ -56,17 +57,19 @@ def main() -> None:
     }
     results: dict[str, object] = {"args": options.up_args}
     try:
-        first, first_steps = run_up(options.up_args, env, work / "out")
-        again, again_steps = run_up(options.up_args, env, work / "out")
-        results.update(first=first, rerun=again, first_steps=first_steps, rerun_steps=again_steps)
+        first, first_steps, _ = run_up(options.up_args, env, work / "out")
+        again, again_steps, again_results = run_up(options.up_args, env, work / "out")
+        results.update(
+            first=first, rerun=again, first_steps=first_steps, rerun_steps=again_steps, rerun_results=again_results
+        )
     finally:
         if not options.keep:
             subprocess.run([*PDN, "down", "--purge"], env=env, check=False)  # processes, node containers, state
     (Path(__file__).parent / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print("| step | first run (s) | re-run (s) |\n| --- | ---: | ---: |")
+    print("| step | first run (s) | re-run (s) | re-run result |\n| --- | ---: | ---: | --- |")
     for step in first_steps:
-        print(f"| {step} | {first_steps[step]:.0f} | {again_steps.get(step, 0):.0f} |")
-    print(f"| **whole job** | **{first:.0f}** | **{again:.0f}** |")
+        print(f"| {step} | {first_steps[step]:.0f} | {again_steps.get(step, 0):.0f} | {again_results.get(step, '-')} |")
+    print(f"| **whole job** | **{first:.0f}** | **{again:.0f}** | |")
 
 
 if __name__ == "__main__":

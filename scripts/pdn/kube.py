@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ class KubeError(PdnError):
         super().__init__(message)
         self.status = status
         self.reason = reason
+
+
+def parse_time(value: str) -> datetime:
+    """A Kubernetes timestamp (RFC 3339, ``2026-12-01T12:00:00Z``) as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:

@@ -170,7 +170,7 @@ def summarise_backups(items: list[dict[str, Any]], now: datetime) -> tuple[int, 
             continue  # a partner's backup, synced here from its bucket for restores: not this site's RPO
         status = item.get("status") or {}
         if status.get("phase") == "Completed" and status.get("completionTimestamp"):
-            completed.append(datetime.fromisoformat(status["completionTimestamp"].replace("Z", "+00:00")))
+            completed.append(kube.parse_time(status["completionTimestamp"]))
         elif status.get("phase") in FAILED_PHASES:
             failed += 1
     age = (now - max(completed)).total_seconds() if completed else None

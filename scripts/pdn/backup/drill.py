@@ -31,6 +31,7 @@ from pdn.backup.drill_record import write_all
 from pdn.backup.report import DrillResult, Phase
 from pdn.console import console
 from pdn.errors import PdnError
+from pdn.kube import parse_time as parse_kube_time
 from pdn.progress import StepProgress
 from pdn.wait import wait_until
 
@@ -44,7 +45,7 @@ DONE_PHASES = {"Completed", "PartiallyFailed", "Failed", "FailedValidation"}
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_kube_time(value)
 
 
 class Timeline:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from pdn.backup import kube
+from pdn.kube import parse_time as parse_kube_time
 from pdn.sites import load_sites
 from pdn.sites.vocabulary import Tier
 
@@ -88,7 +89,7 @@ def _created(backup: Mapping[str, Any]) -> str:
 
 def _started(backup: Mapping[str, Any]) -> datetime | None:
     value = (backup.get("status") or {}).get("startTimestamp")
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    return parse_kube_time(str(value)) if value else None
 
 
 def assess_rpo(site_id: str, namespaces: Mapping[str, str], now: datetime) -> RpoAssessment:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pdn.backup import kube, store, velero
+from pdn.kube import parse_time as parse_kube_time
 from pdn.lab import endpoints
 
 FAILED = {"Failed", "PartiallyFailed", "FailedValidation", "FinalizingPartiallyFailed"}
@@ -51,16 +52,12 @@ def summarize(backups: Iterable[dict[str, Any]], location: str, now: datetime) -
         if phase == "Completed":
             started = status.get("startTimestamp") or status.get("completionTimestamp")
             if started:
-                completed.append((_parse(started), backup["metadata"]["name"]))
+                completed.append((parse_kube_time(started), backup["metadata"]["name"]))
     summary: dict[str, Any] = {"completed": len(completed), "failed": failed, "last": None, "rpo": None}
     if completed:
         newest, name = max(completed)
         summary.update(last=name, finished=newest.isoformat(), rpo=(now - newest).total_seconds())
     return summary
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def site_status(site: str, now: datetime, with_bytes: bool = True) -> list[LocationStatus]:

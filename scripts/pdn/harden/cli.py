@@ -14,7 +14,7 @@ from pdn.errors import InputError, PdnError
 from pdn.harden import kubebench
 from pdn.harden.engine import Engine, engine_env
 from pdn.harden.inventory import write_site_inventory
-from pdn.harden.report import NodeReport, judge, kube_bench_cell, write_reports
+from pdn.harden.report import NodeReport, earlier_report, judge, kube_bench_cell, write_reports
 from pdn.harden.runner import PlaybookRun, run_playbook
 from pdn.nodes import list_nodes, write_inventory
 from pdn.nodes.inventory import site_group
@@ -93,15 +93,26 @@ def harden(
 def report_command(
     site: str | None = typer.Option(None, "--site", "-s", help="Only the nodes of this site."),
     out: Path | None = typer.Option(None, "--out", help="Folder for the reports (default: out/harden/report)."),
+    only: list[str] = typer.Option(
+        [],
+        "--node",
+        "-n",
+        help="Judge only this node (repeatable); the other running nodes keep their report from the folder.",
+    ),
 ) -> None:
     """Run Lynis and ssh-audit against every lab node (kube-bench too on real Kubernetes nodes);
     write Markdown, HTML and JSON per node. Fails when a kube-bench node check neither passes nor is
     waived in playbooks/vars/kube-bench-waivers.yml."""
     _check_site(site)
-    nodes = [node for node in list_nodes(site) if node.state == "running"]
-    if not nodes:
+    running = [node for node in list_nodes(site) if node.state == "running"]
+    if not running:
         raise PdnError("no node container is running", hint="pdn lab up --nodes 4")
+    unknown = sorted(set(only) - {node.name for node in running})
+    if unknown:
+        raise InputError(f"no running node {', '.join(unknown)}", hint=f"running: {', '.join(n.name for n in running)}")
     folder = out or out_dir() / "harden" / "report"
+    kept = {node.name: earlier_report(folder, node.name) for node in running if only and node.name not in only}
+    nodes = [node for node in running if kept.get(node.name) is None]  # a node without a report is judged too
     with (
         StepProgress(
             f"Lynis, ssh-audit and kube-bench on {len(nodes)} node(s) (a minute or two each)",
@@ -116,7 +127,8 @@ def report_command(
             step.advance()
             return report
 
-        reports: list[NodeReport] = list(pool.map(judge_one, nodes))
+        judged = {report.node: report for report in pool.map(judge_one, nodes)}
+    reports = [report for node in running if (report := judged.get(node.name) or kept.get(node.name))]
     written = write_reports(reports, folder)
     table = Table(
         "node", "role", "Lynis index", "ssh-audit fail", "ssh-audit warn", "kube-bench", title="hardening report"
@@ -126,10 +138,11 @@ def report_command(
         failures, warnings = str(len(r.ssh_audit.failures)), str(len(r.ssh_audit.warnings))
         table.add_row(r.node, r.role, index, failures, warnings, kube_bench_cell(r))
     console.print(table)
-    console.print(f"{len(written)} files in {folder}")
-    judged = [(r.node, r.kube_bench) for r in reports if r.kube_bench is not None and not r.kube_bench["ok"]]
-    if judged:
-        details = "; ".join(f"{node}: {', '.join(bench['not_passed']) or bench['error']}" for node, bench in judged)
+    kept_now = len(reports) - len(judged)
+    console.print(f"{len(written)} files in {folder} ({len(judged)} node(s) judged now, {kept_now} kept)")
+    failing = [(r.node, r.kube_bench) for r in reports if r.kube_bench is not None and not r.kube_bench["ok"]]
+    if failing:
+        details = "; ".join(f"{node}: {', '.join(bench['not_passed']) or bench['error']}" for node, bench in failing)
         waivers = kubebench.waivers_path()
         raise PdnError(f"kube-bench: {details}", hint=f"fix the node, or waive the check with its reason in {waivers}")
 

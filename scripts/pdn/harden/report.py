@@ -238,6 +238,25 @@ def to_json(report: NodeReport) -> dict[str, Any]:
     return asdict(report)
 
 
+def from_json(data: dict[str, Any]) -> NodeReport:
+    """The report :func:`to_json` wrote (a node's ``<node>.json``), to keep it in a new index."""
+    return NodeReport(
+        node=str(data["node"]),
+        role=str(data["role"]),
+        lynis=LynisResult(**data["lynis"]),
+        ssh_audit=SshAuditResult(**data["ssh_audit"]),
+        kube_bench=data.get("kube_bench"),
+    )
+
+
+def earlier_report(folder: Path, node: str) -> NodeReport | None:
+    """The report of ``node`` already in ``folder``, or None when there is none or it is unreadable."""
+    try:
+        return from_json(json.loads((folder / f"{node}.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_reports(reports: Sequence[NodeReport], folder: Path) -> list[Path]:
     """Per node Markdown, HTML and JSON; ``index.md`` and ``index.json`` over all nodes."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -239,7 +239,7 @@ def approve_serving_certificates(site: Site, nodes: dict[str, str], timeout: flo
 
 
 def _created(request: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(request["metadata"]["creationTimestamp"]).replace("Z", "+00:00"))
+    return kube.parse_time(str(request["metadata"]["creationTimestamp"]))
 
 
 def _names(request: dict[str, Any]) -> set[str]:

@@ -170,7 +170,10 @@ def down(site_ids: Iterable[str] = (), purge: bool = False, report: Report | Non
     with ThreadPoolExecutor(max_workers=len(sites)) as pool:
         stopped = dict(zip([s.id for s in sites], pool.map(lambda s: down_site(s, purge, say), sites), strict=True))
     if purge and not names:
-        for leftover in (layout.pulumi_backend_dir(), layout.pulumi_passphrase_file(), paths.lab_dir() / "stacks"):
+        from pdn.converge import records_file  # pdn up's step records describe what was just removed
+
+        leftovers = (layout.pulumi_backend_dir(), layout.pulumi_passphrase_file(), paths.lab_dir() / "stacks")
+        for leftover in (*leftovers, records_file().parent):
             if leftover.is_dir():
                 shutil.rmtree(leftover)
             else:

@@ -244,12 +244,10 @@ def watch(
 
 def elapsed(job: dict[str, Any]) -> float | None:
     """Seconds from the Job's start to its completion (None until both are known)."""
-    from datetime import datetime
-
     status = job.get("status") or {}
     try:
-        start = datetime.fromisoformat(str(status["startTime"]).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(status["completionTime"]).replace("Z", "+00:00"))
+        start = kube_module.parse_time(str(status["startTime"]))
+        end = kube_module.parse_time(str(status["completionTime"]))
     except (KeyError, ValueError):
         return None
     return (end - start).total_seconds()

@@ -125,7 +125,7 @@ def lab_credentials() -> dict[str, dict[str, str]]:
 LAB_TENANTS = "onboarded-tenants.yaml"
 
 
-def _tenant_key(entry: Any) -> str:
+def tenant_key(entry: Any) -> str:
     return str(entry.get("name", "")).strip().lower() if isinstance(entry, dict) else ""
 
 
@@ -138,7 +138,7 @@ def read_tenants_file(path: Path) -> dict[str, list[dict[str, Any]]]:
     for site, entries in data.items():
         if site not in sites:
             raise InputError(f"{path}: unknown site {site!r}", hint=f"sites: {', '.join(sites)}")
-        if not isinstance(entries, list) or not all(_tenant_key(entry) for entry in entries):
+        if not isinstance(entries, list) or not all(tenant_key(entry) for entry in entries):
             raise InputError(f"{path}: {site}: expected a list of tenants, each with a name")
     return data
 
@@ -149,8 +149,8 @@ def onboard_lab_tenants(path: Path) -> None:
     target = paths.lab_dir() / "stacks" / LAB_TENANTS
     known = read_tenants_file(target) if target.exists() else {}
     for site, entries in incoming.items():
-        have = {_tenant_key(entry) for entry in known.get(site, [])}
-        known.setdefault(site, []).extend(entry for entry in entries if _tenant_key(entry) not in have)
+        have = {tenant_key(entry) for entry in known.get(site, [])}
+        known.setdefault(site, []).extend(entry for entry in entries if tenant_key(entry) not in have)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
     temporary.write_text(yaml.safe_dump(known, sort_keys=True, allow_unicode=True), encoding="utf-8")
@@ -160,8 +160,8 @@ def onboard_lab_tenants(path: Path) -> None:
 def _merge_tenants(config: dict[str, Any], onboarded: list[dict[str, Any]]) -> None:
     """The stack's own tenants first; onboarded ones whose name the stack does not have yet after them."""
     own = list(config.get("pdn:tenants") or [])
-    names = {_tenant_key(entry) for entry in own}
-    extra = [entry for entry in onboarded if _tenant_key(entry) not in names]
+    names = {tenant_key(entry) for entry in own}
+    extra = [entry for entry in onboarded if tenant_key(entry) not in names]
     if extra:
         config["pdn:tenants"] = own + extra
 
