@@ -131,8 +131,7 @@ def _stage_legacy_export(site: str, app_id: str, folder: Path) -> str:
     from pdn.s3client import s3_client
 
     client = s3_client(s3_endpoint(site), s3_region(site), *s3_credentials(site))
-    buckets = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-    if LEGACY_EXPORT_BUCKET not in buckets:
+    if LEGACY_EXPORT_BUCKET not in _buckets(site):
         client.create_bucket(Bucket=LEGACY_EXPORT_BUCKET)
     listing = client.list_objects_v2(Bucket=LEGACY_EXPORT_BUCKET, Prefix=f"{app_id}/")
     present = {item["Key"]: item["Size"] for item in listing.get("Contents", [])}
@@ -410,6 +409,14 @@ def _plan_changed(out: Path, apps: int, converge: Converge) -> str:
     return DONE
 
 
+def _tenant_namespaces(site: str) -> set[str]:
+    """The site's tenant namespaces now; none when its cluster does not answer (the stack runs)."""
+    try:
+        return set(upinputs.tenant_namespaces(site))
+    except PdnError:
+        return set()
+
+
 def _stacks_changed(plan: SitePlan, tenants: list[str], converge: Converge) -> str:
     """``pdn stacks up`` for the stacks whose inputs changed or whose tenant namespaces went away."""
     tenants_file = Path(tenants[1]) if tenants else None
@@ -417,7 +424,7 @@ def _stacks_changed(plan: SitePlan, tenants: list[str], converge: Converge) -> s
     changed = []
     for site in plan.stacks:
         record = converge.fresh("stacks", f"stacks/{site}", digests[site])
-        if record is None or not set(record.extra.get("namespaces", [])) <= set(upinputs.tenant_namespaces(site)):
+        if record is None or not set(record.extra.get("namespaces", [])) <= _tenant_namespaces(site):
             changed.append(site)
     if not changed:
         record = converge.records.get(f"stacks/{plan.stacks[0]}")

@@ -82,12 +82,14 @@ def cluster_identity(site: str) -> str:
 
 
 def tenant_namespaces(site: str) -> list[str]:
-    """Names of the tenant namespaces the site's cluster holds now."""
-    try:
-        items = kube.site(site).list_items("/api/v1/namespaces", label_selector=TENANT_LABEL)
-    except PdnError:
-        return []
-    return sorted(str(item["metadata"]["name"]) for item in items)
+    """Names of the tenant namespaces the site's cluster holds now; one being deleted (a drill's,
+    just cleaned up) no longer counts."""
+    items = kube.site(site).list_items("/api/v1/namespaces", label_selector=TENANT_LABEL)
+    return sorted(
+        str(item["metadata"]["name"])
+        for item in items
+        if not item["metadata"].get("deletionTimestamp") and (item.get("status") or {}).get("phase") != "Terminating"
+    )
 
 
 def onboarded_tenants(site: str, incoming: Path | None) -> list[dict[str, Any]]:

@@ -24,7 +24,6 @@ from pdn.migrate.workspace import COPY_LEDGERS
 
 T = TypeVar("T")
 
-TENANT_LABEL = "pdn.go.id/tenant"
 VELERO_NAMESPACE = "velero"
 FAILED_PHASES = {"Failed", "PartiallyFailed", "FailedValidation"}
 OWN_LOCATION_PREFIX = "to-"  # the site's ReadWrite locations (to-<partner>); from-<source> are partners' backups
@@ -147,7 +146,9 @@ def fully_verified(ledger_file: Path) -> bool:
 
 
 def count_tenants(site: str) -> int:
-    return len(kube.site(site).list_items("/api/v1/namespaces", label_selector=TENANT_LABEL))
+    from pdn.upinputs import tenant_namespaces
+
+    return len(tenant_namespaces(site))
 
 
 def backup_state(site: str, now: datetime) -> tuple[int, int, float | None]:

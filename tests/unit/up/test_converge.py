@@ -310,3 +310,23 @@ def test_a_verified_copy_is_skipped_and_a_lost_bucket_is_copied_again(
     verified["app-a"] = False  # a ledger that does not say every object was verified
     run()
     assert copied == ["app-a"]
+
+
+def test_a_namespace_being_deleted_is_no_tenant_any_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drill's namespace, cleaned up just before the summary, is not counted as a tenant."""
+
+    class FakeKube:
+        def list_items(self, where: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+            assert label_selector == upinputs.TENANT_LABEL
+            return [
+                {"metadata": {"name": "tenant-b"}, "status": {"phase": "Active"}},
+                {"metadata": {"name": "drill-1", "deletionTimestamp": "2026-12-02T06:00:00Z"}},
+                {"metadata": {"name": "drill-2"}, "status": {"phase": "Terminating"}},
+                {"metadata": {"name": "tenant-a"}},
+            ]
+
+    monkeypatch.setattr("pdn.kube.site", lambda site: FakeKube())
+    assert upinputs.tenant_namespaces("cikarang") == ["tenant-a", "tenant-b"]
+    from pdn.upsummary import count_tenants
+
+    assert count_tenants("cikarang") == 2
