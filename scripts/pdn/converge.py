@@ -111,10 +111,6 @@ class Records:
         self._data[key] = {"digest": digest, "at": datetime.now(UTC).isoformat(), "extra": extra}
         self._write()
 
-    def drop(self, key: str) -> None:
-        if self._data.pop(key, None) is not None:
-            self._write()
-
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -127,11 +127,9 @@ LEGACY_EXPORT_BUCKET = "pdn-legacy-export"
 def _stage_legacy_export(site: str, app_id: str, folder: Path) -> str:
     """Upload the app's legacy stand-in files under ``<app>/`` of the site's legacy export bucket
     (what is there with the same size is kept); return the ``s3://`` source URL."""
-    from pdn.lab.endpoints import s3_credentials, s3_endpoint, s3_region
-    from pdn.s3client import s3_client
 
-    client = s3_client(s3_endpoint(site), s3_region(site), *s3_credentials(site))
-    if LEGACY_EXPORT_BUCKET not in _buckets(site):
+    client = _site_s3(site)
+    if LEGACY_EXPORT_BUCKET not in _buckets(client):
         client.create_bucket(Bucket=LEGACY_EXPORT_BUCKET)
     listing = client.list_objects_v2(Bucket=LEGACY_EXPORT_BUCKET, Prefix=f"{app_id}/")
     present = {item["Key"]: item["Size"] for item in listing.get("Contents", [])}
@@ -163,11 +161,15 @@ def _copy_and_verify(out: Path, site: str, app_id: str, source: Path, on_cluster
 JOB_PODS = 2  # pods of a lab copy Job at a time (the lab's node has two cores)
 
 
-def _buckets(site: str) -> set[str]:
+def _site_s3(site: str) -> Any:
+    """A boto3 client of the site's lab MinIO, as its root user."""
     from pdn.lab.endpoints import s3_credentials, s3_endpoint, s3_region
     from pdn.s3client import s3_client
 
-    client = s3_client(s3_endpoint(site), s3_region(site), *s3_credentials(site))
+    return s3_client(s3_endpoint(site), s3_region(site), *s3_credentials(site))
+
+
+def _buckets(client: Any) -> set[str]:
     return {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
 
 
@@ -225,7 +227,7 @@ def _migrate_first_wave(
         console.print(f"[yellow]no application of wave 1 is placed on {', '.join(sites)}: nothing to move there[/]")
     expected: dict[str, dict[str, str]] = {}
     as_job: dict[str, list[str]] = {site: [] for site in sites}
-    buckets = {site: _buckets(site) for site in sites if any(row["site"] == site for row in wave_one)}
+    buckets = {site: _buckets(_site_s3(site)) for site in sites if any(row["site"] == site for row in wave_one)}
     ran: list[str] = []  # apps copied and sites gone live in this run
     for row in wave_one:
         app_id, site = row["app_id"], row["site"]
@@ -373,8 +375,9 @@ def _harden_changed(plan: SitePlan, every_site: bool, converge: Converge) -> str
 def _report_changed(plan: SitePlan, every_site: bool, folder: Path, converge: Converge) -> str:
     """Re-scan the nodes hardened (or re-created) since their last report, or without one."""
     nodes = _step_nodes(plan, every_site)
+    judge = upinputs.judging_inputs()
     digests = {
-        n.name: upinputs.report_digest(n.name, getattr(converge.records.get(f"harden/{n.name}"), "digest", None))
+        n.name: upinputs.report_digest(n.name, getattr(converge.records.get(f"harden/{n.name}"), "digest", None), judge)
         for n in nodes
     }
     stale = [
@@ -432,9 +435,8 @@ def _stacks_changed(plan: SitePlan, tenants: list[str], converge: Converge) -> s
         _say_unchanged("stacks", record, f"{len(plan.stacks)} stack(s): program, config and site model")
         return UNCHANGED
     _pdn("stacks", "up", "--lab", *_site_args(changed), *tenants)
-    for site in changed:
-        digest = upinputs.stack_digest(site, tenants_file)
-        converge.records.put(f"stacks/{site}", digest, namespaces=upinputs.tenant_namespaces(site))
+    for site in changed:  # the digest holds the tenants as onboarded, so it is the same after the run
+        converge.records.put(f"stacks/{site}", digests[site], namespaces=upinputs.tenant_namespaces(site))
     return DONE if len(changed) == len(plan.stacks) else f"{DONE}: {len(changed)} of {len(plan.stacks)} stacks"
 
 

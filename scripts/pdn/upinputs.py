@@ -46,10 +46,14 @@ def harden_digest(node: Node, playbooks: str, state: Mapping[str, str]) -> str:
     return value_digest({"playbooks": playbooks, "inventory": inventory_data([node]), "node": dict(state)})
 
 
-def report_digest(node: str, hardened: str | None) -> str:
+def judging_inputs() -> str:
+    """The code and waivers that judge a node (Lynis, ssh-audit, kube-bench)."""
+    return tree_digest(_repo("scripts", "pdn", "harden"), _repo("playbooks", "vars"))
+
+
+def report_digest(node: str, hardened: str | None, judge: str) -> str:
     """One node's hardening report: the node's hardening record (None: never hardened here) and
-    the code and waivers that judge it."""
-    judge = tree_digest(_repo("scripts", "pdn", "harden"), _repo("playbooks", "vars"))
+    the digest of what judges it (:func:`judging_inputs`)."""
     return value_digest({"node": node, "hardened": hardened, "judge": judge})
 
 
