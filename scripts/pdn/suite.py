@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,28 +50,33 @@ def _prepare(tiers: list[str]) -> None:
         ensure_vm_image()
 
 
-# The order one pytest run collects the tier folders in; runs split into steps keep it.
-RUN_ORDER = ("lab", "kube", "nodes", "unit", "vm")
+# The order the tiers run in; runs split into steps keep it (side tiers run one after another).
+RUN_ORDER = ("lab", "nodes", "kube", "unit", "vm")
 NO_TESTS = 5  # pytest's exit code when a run selected nothing (e.g. -k matched only other tiers)
 
-#: Tiers that run beside another one, in a second pytest, and the tier each prefers as partner.
-#: The vm tier is one qemu VM under software emulation, mostly waiting on its emulated CPUs; the
-#: nodes tier is podman containers driven by Ansible: on two cores they overlap well (15 min side by
-#: side against about 21 min one after the other in a CI run, docs/benchmarks.md). The kube tier
-#: (real nodes, mostly waiting on kubelets and kubeadm) goes beside the lab tier, the longest one.
-BESIDE = {"vm": "nodes", "kube": "lab"}
+#: Tiers that run beside another one, each in a pytest of its own, and the tier each prefers as
+#: partner. The lab tier is the longest (about 30 min in CI); the nodes tier (podman containers
+#: driven by Ansible) and then the kube tier (real nodes, mostly waiting on kubelets and kubeadm)
+#: run one after the other beside it, which together take about as long. The vm tier is one qemu VM
+#: under software emulation and goes beside the unit tier. Side tiers run one after another, never
+#: two at once, so each tier's session fixtures (node containers, real nodes) end before the next
+#: tier's start: the host's inotify instances (128 per user) are shared by every systemd inside.
+BESIDE = {"nodes": "lab", "kube": "lab", "vm": "unit"}
 
 
 def plan_runs(tiers: list[str], beside: bool) -> list[tuple[list[str], list[str]]]:
-    """Steps of (tiers run in the foreground, tiers run beside them at the same time).
+    """Steps of (tiers run in the foreground, tiers run one after another beside them).
 
     A tier of ``BESIDE`` runs beside its partner, or beside the last other tier selected when its
-    partner is not; alone (or with ``beside`` off) everything runs in one pytest.
+    partner is not; when only side tiers are selected, the first of them takes the foreground. Alone
+    (or with ``beside`` off) everything runs in one pytest.
     """
     ordered = [name for name in RUN_ORDER if name in tiers]
     rest = [name for name in ordered if name not in BESIDE]
     sides = [name for name in ordered if name in BESIDE]
-    if not beside or not sides or not rest:
+    if not rest and sides:
+        rest, sides = sides[:1], sides[1:]
+    if not beside or not sides:
         return [(ordered, [])]
     partners: dict[str, list[str]] = {}
     for side in sides:
@@ -100,6 +106,61 @@ def _pytest(tiers: list[str], keyword: str | None, verbose: bool) -> list[str]:
     return command
 
 
+class SideRuns:
+    """The side tiers of one step: each in a pytest of its own, one after another, in a thread.
+
+    Each writes to ``out/test-<tier>.log``; the logs are shown when the step ends.
+    """
+
+    def __init__(self, tiers: list[str], keyword: str | None, verbose: bool, env: dict[str, str]) -> None:
+        self.tiers, self.keyword, self.verbose, self.env = tiers, keyword, verbose, env
+        self.codes: list[int] = []
+        self.logs: list[tuple[str, Path]] = []
+        self._current: subprocess.Popen[bytes] | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pdn-test-beside", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        for tier in self.tiers:
+            if self._stopped.is_set():
+                return
+            command = _pytest([tier], self.keyword, self.verbose)
+            shown = " ".join(command[2:])
+            log = paths.out_dir() / f"test-{tier}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
+            started = time.monotonic()
+            with log.open("w", encoding="utf-8") as sink:
+                self._current = subprocess.Popen(
+                    command, cwd=paths.repo_root(), env=self.env, stdout=sink, stderr=subprocess.STDOUT
+                )
+                code = self._current.wait()
+            self.codes.append(code)
+            self.logs.append((shown, log))
+            console.print(
+                f"[bold]beside:[/] {shown} ended after {time.monotonic() - started:.0f} s with exit code {code}",
+                highlight=False,
+            )
+
+    def stop(self) -> None:
+        """Ctrl-C: end the running side pytest and start no further one."""
+        self._stopped.set()
+        if self._current is not None and self._current.poll() is None:
+            self._current.terminate()
+
+    def wait(self) -> list[int]:
+        """Wait for the side runs, show their output, return their exit codes."""
+        self._thread.join()
+        for shown, log in self.logs:
+            console.print(f"[bold]output of[/] {shown}:", highlight=False)
+            sys.stdout.write(log.read_text(encoding="utf-8"))
+            sys.stdout.flush()
+        return self.codes
+
+
 def combined_exit_code(codes: list[int]) -> int:
     """0 when every run passed or had nothing selected (and at least one ran tests)."""
     failed = [code for code in codes if code not in (0, NO_TESTS)]
@@ -116,8 +177,8 @@ def test_command(
     prepare: bool = typer.Option(True, help="Build the toolchain, node image and VM image the tiers need first."),
     beside: bool = typer.Option(
         True,
-        help="Run the vm tier at the same time as the nodes tier and the kube tier beside the lab tier "
-        "(their output is shown when they end).",
+        help="Run the nodes and then the kube tier beside the lab tier, and the vm tier beside the unit "
+        "tier, each in a pytest of its own (their output is shown when the step ends).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -131,33 +192,20 @@ def test_command(
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"}
     codes: list[int] = []
     for foreground, side_tiers in plan_runs(tier, beside):
-        background: tuple[subprocess.Popen[bytes], str, Path] | None = None
-        if side_tiers:
-            beside_command = _pytest(side_tiers, keyword, verbose)
-            shown = " ".join(beside_command[2:])
-            log = paths.out_dir() / f"test-{'-'.join(side_tiers)}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
-            with log.open("w", encoding="utf-8") as sink:
-                process = subprocess.Popen(
-                    beside_command, cwd=paths.repo_root(), env=env, stdout=sink, stderr=subprocess.STDOUT
-                )
-            background = (process, shown, log)
+        side = SideRuns(side_tiers, keyword, verbose, env) if side_tiers else None
+        if side is not None:
+            side.start()
         command = _pytest(foreground, keyword, verbose)
         console.print(f"[bold]running[/] {' '.join(command[2:])}", highlight=False)
         try:
             codes.append(subprocess.run(command, cwd=paths.repo_root(), env=env, check=False).returncode)
-        except BaseException:  # Ctrl-C: stop the run beside too, then report what it printed
-            if background is not None:
-                background[0].terminate()
+        except BaseException:  # Ctrl-C: stop the runs beside too, then report what they printed
+            if side is not None:
+                side.stop()
             raise
         finally:
-            if background is not None:
-                process, shown, log = background
-                codes.append(process.wait())
-                console.print(f"[bold]output of[/] {shown}:", highlight=False)
-                sys.stdout.write(log.read_text(encoding="utf-8"))
-                sys.stdout.flush()
+            if side is not None:
+                codes.extend(side.wait())
     code = combined_exit_code(codes)
     console.print(f"tests finished in {time.monotonic() - started:.0f} s with exit code {code}")
     if code != 0:

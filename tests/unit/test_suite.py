@@ -1,6 +1,8 @@
-"""`pdn test` splits the tiers into steps: the vm tier runs beside the nodes tier, kube beside lab."""
+"""`pdn test` splits the tiers into steps: nodes then kube beside the lab tier, vm beside unit."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -10,21 +12,24 @@ from pdn.suite import NO_TESTS, combined_exit_code, plan_runs
 @pytest.mark.parametrize(
     ("tiers", "beside", "steps"),
     [
-        (["unit", "lab", "nodes", "vm"], True, [(["lab"], []), (["nodes"], ["vm"]), (["unit"], [])]),
-        (["unit", "lab", "nodes", "vm"], False, [(["lab", "nodes", "unit", "vm"], [])]),
         (
             ["unit", "lab", "nodes", "kube", "vm"],
             True,
-            [(["lab"], ["kube"]), (["nodes"], ["vm"]), (["unit"], [])],
+            [(["lab"], ["nodes", "kube"]), (["unit"], ["vm"])],
         ),
-        (["vm", "kube", "unit", "nodes", "lab"], False, [(["lab", "kube", "nodes", "unit", "vm"], [])]),
+        (["unit", "lab", "nodes", "vm"], True, [(["lab"], ["nodes"]), (["unit"], ["vm"])]),
+        (["unit", "lab", "nodes", "vm"], False, [(["lab", "nodes", "unit", "vm"], [])]),
+        (["vm", "kube", "unit", "nodes", "lab"], False, [(["lab", "nodes", "kube", "unit", "vm"], [])]),
         (["kube"], True, [(["kube"], [])]),
         (["kube", "unit"], True, [(["unit"], ["kube"])]),
-        (["kube", "nodes", "vm"], True, [(["nodes"], ["kube", "vm"])]),
+        (["kube", "nodes", "vm"], True, [(["nodes"], ["kube", "vm"])]),  # only side tiers: the first leads
+        (["nodes", "vm"], True, [(["nodes"], ["vm"])]),
         (["vm", "unit"], True, [(["unit"], ["vm"])]),
+        (["lab", "vm"], True, [(["lab"], ["vm"])]),  # partner not selected: beside the last other tier
         (["lab", "vm", "unit"], True, [(["lab"], []), (["unit"], ["vm"])]),
         (["vm"], True, [(["vm"], [])]),
-        (["unit", "nodes"], True, [(["nodes", "unit"], [])]),
+        (["unit", "nodes"], True, [(["unit"], ["nodes"])]),
+        (["lab", "unit"], True, [(["lab", "unit"], [])]),
     ],
 )
 def test_plan_runs(tiers: list[str], beside: bool, steps: list[tuple[list[str], list[str]]]) -> None:
@@ -37,3 +42,41 @@ def test_combined_exit_code() -> None:
     assert combined_exit_code([NO_TESTS, NO_TESTS]) == NO_TESTS
     assert combined_exit_code([0, 1, 2]) == 1
     assert combined_exit_code([NO_TESTS, 2]) == 2
+
+
+def test_side_tiers_run_one_after_another_each_in_its_own_pytest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A side run starts the next tier only after the previous one ended, and keeps every exit code."""
+    import subprocess
+    import threading
+
+    from pdn import paths, suite
+
+    running: list[str] = []
+    overlaps: list[list[str]] = []
+    lock = threading.Lock()
+
+    class FakeProcess:
+        def __init__(self, command: list[str], **_: object) -> None:
+            self.tier = command[command.index("-m", 3) + 1]
+            with lock:
+                running.append(self.tier)
+                if len(running) > 1:
+                    overlaps.append(list(running))
+
+        def wait(self) -> int:
+            with lock:
+                running.remove(self.tier)
+            return {"nodes": 1, "kube": 0}[self.tier]
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(paths, "out_dir", lambda: tmp_path)
+    side = suite.SideRuns(["nodes", "kube"], None, False, {})
+    side.start()
+    assert side.wait() == [1, 0]
+    assert overlaps == []
+    assert [log.name for _, log in side.logs] == ["test-nodes.log", "test-kube.log"]

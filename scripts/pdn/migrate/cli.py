@@ -94,7 +94,10 @@ def generate(
     split: str = typer.Option(
         "seen",
         "--split",
-        help="seen, or tuning/heldout/heldout2/heldout3: 12 % long-tail functions of that split's own vocabulary.",
+        help=(
+            "seen, or tuning/heldout/heldout2/heldout3/heldout4: "
+            "12 % long-tail functions of that split's own vocabulary."
+        ),
     ),
 ) -> None:
     """Write a realistic synthetic national inventory (deterministic per seed) with true labels."""

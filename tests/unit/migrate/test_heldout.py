@@ -18,6 +18,7 @@ from pdn.migrate.metrics import Scores, by_split, pairwise
 from pdn.migrate.vocab_heldout import HELDOUT
 from pdn.migrate.vocab_heldout2 import HELDOUT2
 from pdn.migrate.vocab_heldout3 import HELDOUT3
+from pdn.migrate.vocab_heldout4 import HELDOUT4
 from pdn.migrate.vocab_tuning import TUNING
 
 MIGRATE = Path(dedup.__file__).parent
@@ -50,7 +51,10 @@ def test_heldout_vocabulary_is_unseen() -> None:
     assert not words(TUNING) & load_glossary().vocabulary
 
 
-@pytest.mark.parametrize(("fresh", "earlier"), [(HELDOUT2, (HELDOUT,)), (HELDOUT3, (HELDOUT, HELDOUT2))])
+@pytest.mark.parametrize(
+    ("fresh", "earlier"),
+    [(HELDOUT2, (HELDOUT,)), (HELDOUT3, (HELDOUT, HELDOUT2)), (HELDOUT4, (HELDOUT, HELDOUT2, HELDOUT3))],
+)
 def test_later_heldout_vocabularies_are_unseen_by_everything_before_them(
     fresh: Vocabulary, earlier: tuple[Vocabulary, ...]
 ) -> None:
@@ -137,6 +141,14 @@ def test_heldout_labels_say_their_split(heldout_inventory: Path) -> None:
     rows = labels(heldout_inventory)
     assert {r["split"] for r in rows} == {"seen", "heldout"}
     assert all(r["function"].startswith("heldout:") == (r["split"] == "heldout") for r in rows)
+
+
+def test_fourth_heldout_labels_say_their_split(tmp_path: Path) -> None:
+    """Only the labels: the fourth split is scored once, after the method change is frozen."""
+    generate(tmp_path, apps=2500, datacenters=250, seed=23, split="heldout4")
+    rows = labels(tmp_path)
+    assert {r["split"] for r in rows} == {"seen", "heldout4"}
+    assert all(r["function"].startswith("heldout4:") == (r["split"] == "heldout4") for r in rows)
 
 
 def _scores(folder: Path) -> dict[str, Scores]:
