@@ -12,9 +12,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
-from pdn.stacks.crds import needed_files
+from pdn.stacks.crds import needed_crds
 
 
 def _strip(doc: dict[str, Any]) -> dict[str, Any]:
@@ -29,8 +28,8 @@ class CrdBundle(pulumi.ComponentResource):
     def __init__(self, name: str, crd_dir: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pdn:infra:CrdBundle", name, None, opts)
         self.crds: list[pulumi.Resource] = []
-        for path in needed_files(Path(crd_dir)):
-            doc = _strip(yaml.safe_load(path.read_text(encoding="utf-8")))
+        for _, found in needed_crds(Path(crd_dir)):
+            doc = _strip(found)
             crd_name = doc["metadata"]["name"]
             self.crds.append(
                 k8s.apiextensions.v1.CustomResourceDefinition(

@@ -131,5 +131,5 @@ def destroy(
 def crds_command() -> None:
     """Fetch the pinned Cluster API and Velero CRDs from their Go modules into the cache."""
     root = crds.fetch()
-    files = crds.needed_files(root)
-    console.print(f"{len(files)} CRDs ready under {root}")
+    found = crds.needed_crds(root)
+    console.print(f"{len(found)} CRDs ready under {root}")

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import copy
 import functools
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 from harness import Registered
 
-from pdn.stacks.crds import crd_cache_dir, needed_files
+from pdn.stacks.crds import crd_cache_dir, needed_crds
 
 _VALIDATORS: dict[tuple[str, str], Any] = {}
 
@@ -33,12 +31,11 @@ def _validator(key: tuple[str, str]) -> Any:
 @functools.cache
 def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
     try:
-        files = needed_files(crd_cache_dir())
+        found = needed_crds(crd_cache_dir())
     except Exception:
         pytest.skip("CRD cache empty: run `pdn stacks crds`")
     schemas = {}
-    for path in files:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    for _, doc in found:
         for version in doc["spec"]["versions"]:
             api_version = f"{doc['spec']['group']}/{version['name']}"
             schemas[(api_version, doc["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
