@@ -118,6 +118,7 @@ class SideRuns:
         self.logs: list[tuple[str, Path]] = []
         self._current: subprocess.Popen[bytes] | None = None
         self._stopped = threading.Event()
+        self._lock = threading.Lock()  # a stop never misses a pytest being started
         self._thread = threading.Thread(target=self._run, name="pdn-test-beside", daemon=True)
 
     def start(self) -> None:
@@ -125,8 +126,6 @@ class SideRuns:
 
     def _run(self) -> None:
         for tier in self.tiers:
-            if self._stopped.is_set():
-                return
             command = _pytest([tier], self.keyword, self.verbose)
             shown = " ".join(command[2:])
             log = paths.out_dir() / f"test-{tier}.log"
@@ -134,9 +133,12 @@ class SideRuns:
             console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
             started = time.monotonic()
             with log.open("w", encoding="utf-8") as sink:
-                self._current = subprocess.Popen(
-                    command, cwd=paths.repo_root(), env=self.env, stdout=sink, stderr=subprocess.STDOUT
-                )
+                with self._lock:
+                    if self._stopped.is_set():
+                        return
+                    self._current = subprocess.Popen(
+                        command, cwd=paths.repo_root(), env=self.env, stdout=sink, stderr=subprocess.STDOUT
+                    )
                 code = self._current.wait()
             self.codes.append(code)
             self.logs.append((shown, log))
@@ -147,9 +149,10 @@ class SideRuns:
 
     def stop(self) -> None:
         """Ctrl-C: end the running side pytest and start no further one."""
-        self._stopped.set()
-        if self._current is not None and self._current.poll() is None:
-            self._current.terminate()
+        with self._lock:
+            self._stopped.set()
+            if self._current is not None and self._current.poll() is None:
+                self._current.terminate()
 
     def wait(self) -> list[int]:
         """Wait for the side runs, show their output, return their exit codes."""

@@ -80,3 +80,18 @@ def test_side_tiers_run_one_after_another_each_in_its_own_pytest(
     assert side.wait() == [1, 0]
     assert overlaps == []
     assert [log.name for _, log in side.logs] == ["test-nodes.log", "test-kube.log"]
+
+
+def test_a_stopped_side_run_starts_no_further_pytest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from pdn import paths, suite
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **_: started.append(command))
+    monkeypatch.setattr(paths, "out_dir", lambda: tmp_path)
+    side = suite.SideRuns(["nodes", "kube"], None, False, {})
+    side.stop()
+    side.start()
+    assert side.wait() == []
+    assert started == []

@@ -128,8 +128,8 @@ def needed_crds(root: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
     Each kind is looked up under controller-gen's file name first and read only when found
     there; the other files of the modules (28 more, 1.3 MB in all) are read only when a kind is
     not where its name says. The documents are read with :mod:`pdn.safeload` (libyaml, bounded):
-    the stack program and ``pdn stacks crds`` both start with this, and PyPI's pure-Python parse of
-    every file took about 3 s of each ``pulumi preview``.
+    the stack program starts with this, and PyYAML's pure-Python parse of every file took about
+    3 s of each ``pulumi preview``.
     """
     base = root or crd_cache_dir()
     files = sorted(base.rglob("*.yaml"))
