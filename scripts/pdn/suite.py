@@ -117,7 +117,7 @@ class SideRuns:
         self.codes: list[int] = []
         self.logs: list[tuple[str, Path]] = []
         self._current: subprocess.Popen[bytes] | None = None
-        self._stopped = threading.Event()
+        self._stopped = False
         self._lock = threading.Lock()  # a stop never misses a pytest being started
         self._thread = threading.Thread(target=self._run, name="pdn-test-beside", daemon=True)
 
@@ -130,16 +130,16 @@ class SideRuns:
             shown = " ".join(command[2:])
             log = paths.out_dir() / f"test-{tier}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
             started = time.monotonic()
-            with log.open("w", encoding="utf-8") as sink:
-                with self._lock:
-                    if self._stopped.is_set():
-                        return
-                    self._current = subprocess.Popen(
+            with self._lock:
+                if self._stopped:
+                    return
+                console.print(f"[bold]running beside[/] {shown} [dim](output: {log})[/]", highlight=False)
+                with log.open("w", encoding="utf-8") as sink:
+                    process = self._current = subprocess.Popen(
                         command, cwd=paths.repo_root(), env=self.env, stdout=sink, stderr=subprocess.STDOUT
                     )
-                code = self._current.wait()
+            code = process.wait()
             self.codes.append(code)
             self.logs.append((shown, log))
             console.print(
@@ -150,7 +150,7 @@ class SideRuns:
     def stop(self) -> None:
         """Ctrl-C: end the running side pytest and start no further one."""
         with self._lock:
-            self._stopped.set()
+            self._stopped = True
             if self._current is not None and self._current.poll() is None:
                 self._current.terminate()
 
