@@ -45,13 +45,15 @@ BASE_PACKAGES = (
 #: What a real Kubernetes node needs from Debian (the kubelet, containerd and CNI binaries come from
 #: the pinned toolchain, pdn.nodes.kubenode): runc for containerd, nft/iptables-nft/ipset for
 #: kube-proxy and kube-router (their images copy them from here), conntrack for kubeadm's preflight,
-#: and a static busybox for the small workload image.
+#: a static busybox for the small workload image, and haproxy for the load balancer image of Cluster
+#: API's Docker provider (pdn.capi.images; masked in the nodes themselves).
 KUBERNETES_PACKAGES = (
     "runc",
     "iptables",
     "ipset",
     "conntrack",
     "busybox-static",
+    "haproxy",
 )
 HARDENING_PACKAGES = (
     "nftables",

@@ -2,7 +2,7 @@
 
 ``pdn.nodes.image`` builds the Debian rootfs (debootstrap, cached by recipe); this module layers
 on it, with ``podman build`` and no network, what makes the container a Kubernetes node: containerd
-and its runc shim, the CNI plugins, kubelet and kubeadm from the toolchain, their systemd units and
+and its runc shim, the CNI plugins, kubelet, kubeadm and crictl from the toolchain, their systemd units and
 configuration (``files/``), and ``pdn-node-init``, which shields the host's kernel settings before
 systemd starts. The tag is a digest of the base tag, the staged files and the Containerfile, so a
 rebuilt binary or an edited unit gives a new image and an unchanged recipe is reused at once.
@@ -32,6 +32,7 @@ BINARIES = {
     "containerd": "usr/local/bin/containerd",
     "containerd-shim-runc-v2": "usr/local/bin/containerd-shim-runc-v2",
     "ctr": "usr/local/bin/ctr",
+    "crictl": "usr/local/bin/crictl",
     "bridge": "opt/cni/bin/bridge",
     "host-local": "opt/cni/bin/host-local",
     "loopback": "opt/cni/bin/loopback",
@@ -48,12 +49,14 @@ CONFIG_FILES = {
     "pdn-node-network": ("usr/local/sbin/pdn-node-network", 0o755),
     "pdn-node-network.service": ("etc/systemd/system/pdn-node-network.service", 0o644),
     "10-kuberouter.conflist": ("etc/cni/net.d/10-kuberouter.conflist", 0o644),
+    "crictl.yaml": ("etc/crictl.yaml", 0o644),
 }
 ENABLED_UNITS = ("containerd.service", "pdn-images.service", "pdn-node-network.service", "kubelet.service")
 #: Units masked in a node. Each systemd path unit holds an inotify instance, and inotify instances
 #: are counted per user across the whole host (``fs.inotify.max_user_instances``, 128 here): every
 #: node's root is the host's root. A node has no console to ask passwords on.
-MASKED_UNITS = ("systemd-ask-password-console.path", "systemd-ask-password-wall.path")
+#: haproxy is in the Debian image for the Cluster API load balancer image only.
+MASKED_UNITS = ("systemd-ask-password-console.path", "systemd-ask-password-wall.path", "haproxy.service")
 
 
 def _stage(rootfs: Path) -> None:

@@ -33,7 +33,9 @@ def test_provider_plugin_version_is_what_the_python_sdk_asks_for() -> None:
 @pytest.mark.parametrize("unit", list(LOCK.units.values()), ids=list(LOCK.units))
 def test_each_unit_has_a_wrapper_module_pinning_its_source(unit) -> None:  # type: ignore[no-untyped-def]
     go_mod = (unit.module_dir / "go.mod").read_text()
-    assert re.search(rf"^require {re.escape(unit.source)} {re.escape(unit.version)}$", go_mod, re.M), go_mod[:300]
+    # A direct requirement, alone or in a require block.
+    pin = rf"^(?:require +|\t){re.escape(unit.source)} {re.escape(unit.version)}$"
+    assert re.search(pin, go_mod, re.M), go_mod[:300]
     assert (unit.module_dir / "go.sum").stat().st_size > 0
 
 
