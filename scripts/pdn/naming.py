@@ -89,6 +89,11 @@ def backup_bucket(source_site: str) -> str:
     return f"pdn-backup-{_bounded(source_site, DNS_LABEL - len('pdn-backup-'))}"
 
 
+def cluster_api_namespace(site_id: str) -> str:
+    """Namespace of a site's Cluster API objects in its management cluster."""
+    return f"pdn-cluster-{site_id}"
+
+
 def resource_name(text: str) -> str:
     """A Kubernetes object name (RFC 1035 label: starts with a letter), at most 40 characters."""
     return _bounded(text, RESOURCE_NAME, letter_first=True)

@@ -251,6 +251,47 @@ def load_yaml(path: Path, limit: int = CONFIG_LIMIT, max_nodes: int = CONFIG_NOD
     return yaml_text(read_text(path, limit), shown(path), max_nodes)
 
 
+def load_yaml_all(path: Path, limit: int = CONFIG_LIMIT, max_nodes: int = CONFIG_NODES) -> list[Any]:
+    """Every non-empty document of a multi-document YAML file (upstream manifests), each
+    checked as :func:`compose_yaml` checks one; ``max_nodes`` bounds all documents together."""
+    name = shown(path)
+    loader = _LOADER(read_text(path, limit))
+    documents: list[Any] = []
+    try:
+        left = max_nodes
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _check_tree(node, name, MAX_DEPTH, left)
+            left -= len(_walk(node))
+            document = loader.construct_document(node)
+            if document is not None:  # an empty document (a trailing ``---``) holds nothing
+                documents.append(document)
+        return documents
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise LoadError(name, line, f"YAML syntax error: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise LoadError(name, 0, f"YAML error: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _walk(root: yaml.Node) -> list[yaml.Node]:
+    """Every distinct node under ``root`` (aliases once)."""
+    seen: dict[int, yaml.Node] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen[id(node)] = node
+        stack.extend(_children(node))
+    return list(seen.values())
+
+
 # --- JSON ---------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import time
 import typer
 from rich.table import Table
 
+from pdn.capi.cli import app as capi_app
 from pdn.console import console
 from pdn.errors import InputError, PdnError
 from pdn.lab import endpoints, layout, runtime
@@ -88,6 +89,7 @@ def down_command(
 
         kind.down(site or ())
         return
+    _capi_down(purge)
     if not purge:  # every site's real nodes stop side by side, not one site after another
         pause_node_containers(site or layout.site_ids())
     for site_id in site or layout.site_ids():
@@ -182,3 +184,19 @@ def env_command(site_id: str = typer.Argument(..., help="Site id.")) -> None:
     values = {**endpoints.site_env(site_id), **endpoints.pulumi_env()}
     for key, value in values.items():
         print(f"export {key}={shlex.quote(value)}")
+
+
+def _capi_down(purge: bool) -> None:
+    """The Cluster API managers go before the cluster they run on; with --purge, the machines
+    Cluster API made go too, whether or not the managers are still set up."""
+    from pdn.capi.management import down, remove_machines
+    from pdn.capi.state import management_site
+
+    site_id = management_site()
+    if site_id is not None:
+        down(site_id, report=_say, purge=purge)
+    elif purge:
+        remove_machines(report=_say)
+
+
+app.add_typer(capi_app, name="capi")

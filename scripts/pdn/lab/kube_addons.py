@@ -58,7 +58,17 @@ class NodeState:
 
 
 def kube_router_objects(site: Site, image: str) -> list[dict[str, Any]]:
-    """kube-router's service account, RBAC and DaemonSet (upstream's kubeadm manifest, as data)."""
+    """kube-router for a lab site's real nodes: the API server at the site network's bridge."""
+    return kube_router_manifest(
+        image, sitenet.gateway(site.id), layout.port(site.id, "kube-apiserver"), node_selector=REAL_NODES
+    )
+
+
+def kube_router_manifest(
+    image: str, api_host: str, api_port: int, node_selector: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """kube-router's service account, RBAC and DaemonSet (upstream's kubeadm manifest, as data),
+    reaching the API server at ``api_host:api_port``; on the nodes ``node_selector`` picks."""
     labels = {"k8s-app": "kube-router", "tier": "node"}
     read = ["get", "list", "watch"]
     role = {
@@ -103,8 +113,8 @@ def kube_router_objects(site: Site, image: str) -> list[dict[str, Any]]:
         {"name": "KUBE_ROUTER_CNI_CONF_FILE", "value": "/etc/cni/net.d/10-kuberouter.conflist"},
         # The API server as nodes reach it (the in-cluster service needs kube-proxy, which needs
         # the pod network kube-router is about to set up).
-        {"name": "KUBERNETES_SERVICE_HOST", "value": sitenet.gateway(site.id)},
-        {"name": "KUBERNETES_SERVICE_PORT", "value": str(layout.port(site.id, "kube-apiserver"))},
+        {"name": "KUBERNETES_SERVICE_HOST", "value": api_host},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": str(api_port)},
     ]
     host_paths = {
         "cni-conf-dir": ("/etc/cni/net.d", "/etc/cni/net.d", "Directory"),
@@ -123,7 +133,7 @@ def kube_router_objects(site: Site, image: str) -> list[dict[str, Any]]:
                     "serviceAccountName": "kube-router",
                     "hostNetwork": True,
                     "hostPID": True,
-                    "nodeSelector": REAL_NODES,
+                    **({"nodeSelector": node_selector} if node_selector else {}),
                     "tolerations": [
                         {"operator": "Exists", "effect": "NoSchedule"},
                         {"operator": "Exists", "effect": "NoExecute"},

@@ -183,3 +183,18 @@ def ensure_pki(folder: Path, site_id: str, service_cidr: str, extra_ips: tuple[s
         )
         (folder / "sa.pub").write_bytes(public)
         _write_key(service_account, key)
+
+
+def ensure_client_cert(folder: Path, stem: str, ca_folder: Path, site_id: str, user: str) -> None:
+    """A client certificate for ``user`` signed by the site's cluster CA (in ``ca_folder``)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _issue(folder, stem, ensure_ca(ca_folder, site_id), _name(user), ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def ensure_serving_cert(folder: Path, stem: str, ca_stem: str, site_id: str, common: str, ips: list[str]) -> None:
+    """A serving certificate for ``ips`` from the CA ``ca_stem`` of ``folder`` (made when missing);
+    one that lacks an address is issued again."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca = ensure_ca(folder, site_id, ca_stem)
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    _issue(folder, stem, ca, _name(common), ExtendedKeyUsageOID.SERVER_AUTH, sans)

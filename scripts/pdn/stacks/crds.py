@@ -86,26 +86,31 @@ def module_dir(pin: ModulePin) -> Path:
 
 
 def fetch(pins: list[ModulePin] | None = None) -> Path:
-    """Copy every pinned CRD folder into the cache; return the cache folder (idempotent)."""
+    """Copy every pinned folder and file into the cache; return the cache folder (idempotent)."""
     root = crd_cache_dir()
     for pin in pins or load_pins():
         target = root / pin.cache_name
         marker = target / ".complete"
-        if marker.exists():
+        wanted = "\n".join(("ok", *pin.paths)) + "\n"  # a folder added to the pin fetches again
+        if marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
             continue
         source = module_dir(pin)
         tmp = root / f".{pin.cache_name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in pin.paths:
             src = source / folder
-            if not src.is_dir():
-                raise PdnError(f"{pin.module}@{pin.version} has no folder {folder}", hint=f"fix {pins_file()}")
-            shutil.copytree(src, tmp / folder)
+            if src.is_file():
+                (tmp / folder).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, tmp / folder)
+            elif src.is_dir():
+                shutil.copytree(src, tmp / folder)
+            else:
+                raise PdnError(f"{pin.module}@{pin.version} has no {folder}", hint=f"fix {pins_file()}")
         for path in tmp.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-        marker.write_text("ok\n")
+        marker.write_text(wanted, encoding="utf-8")
     return root
 
 
