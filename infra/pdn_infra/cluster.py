@@ -16,9 +16,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from pdn.naming import cluster_api_namespace
 from pdn.sites.model import Site, WorkerPool
+from pdn_infra import docker_machines
 from pdn_infra import labels as L
-from pdn_infra.settings import InfrastructureProvider
+from pdn_infra.settings import DockerSettings, InfrastructureKind, InfrastructureProvider
+from pdn_infra.workload import READY_CONDITION
 
 CAPI = "cluster.x-k8s.io/v1beta2"
 KCP = "controlplane.cluster.x-k8s.io/v1beta2"
@@ -31,11 +34,13 @@ WORKER_CLASS = "worker"
 class SiteClusterArgs:
     site: Site
     infrastructure: InfrastructureProvider
+    #: Wait until Cluster API has initialised the control plane (the stack then uses the cluster).
+    wait: bool = False
 
 
 def site_namespace(site: Site) -> str:
     """Namespace of the site's Cluster API objects in its management cluster."""
-    return f"pdn-cluster-{site.id}"
+    return cluster_api_namespace(site.id)
 
 
 def node_labels(site: Site, pool: WorkerPool | None) -> str:
@@ -169,8 +174,9 @@ def cluster_class_spec(infra: InfrastructureProvider, site: Site) -> dict[str, A
     }
 
 
-def cluster_spec(site: Site) -> dict[str, Any]:
-    """Topology of the site's Cluster: everything that differs between sites is here."""
+def cluster_spec(site: Site, docker: DockerSettings | None = None) -> dict[str, Any]:
+    """Topology of the site's Cluster: everything that differs between sites is here (the lab's
+    Docker machines may cap the replicas, :func:`pdn_infra.docker_machines.replicas`)."""
     k = site.kubernetes
     return {
         "clusterNetwork": {
@@ -180,7 +186,7 @@ def cluster_spec(site: Site) -> dict[str, Any]:
         "topology": {
             "classRef": {"name": CLASS_NAME},
             "version": k.version,
-            "controlPlane": {"replicas": k.control_plane.replicas},
+            "controlPlane": {"replicas": docker_machines.replicas(site, docker, None)},
             "variables": [
                 {"name": "region", "value": site.id},
                 {"name": "nodeLabels", "value": node_labels(site, None)},
@@ -192,7 +198,7 @@ def cluster_spec(site: Site) -> dict[str, Any]:
                         "class": WORKER_CLASS,
                         "name": pool.name,
                         "failureDomain": site.failure_domain(pool.failure_domain).zone,
-                        "replicas": pool.replicas,
+                        "replicas": docker_machines.replicas(site, docker, pool.name),
                         "metadata": {
                             "labels": {
                                 L.REGION: site.id,
@@ -209,6 +215,17 @@ def cluster_spec(site: Site) -> dict[str, Any]:
             },
         },
     }
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, mappings key by key (lists and values from ``extra``)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _kubeadm_hardening() -> dict[str, Any]:
@@ -248,12 +265,40 @@ class SiteCluster(pulumi.ComponentResource):
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns_name, labels=base_labels)
 
+        infra = args.infrastructure
+        docker = infra.docker if infra.kind is InfrastructureKind.DOCKER else None
+        kubeadm_spec = _kubeadm_hardening()
+        worker_spec: dict[str, Any] = {"joinConfiguration": {"nodeRegistration": {"imagePullPolicy": "IfNotPresent"}}}
+        templates: list[pulumi.Resource] = []
+        if docker is not None:  # the lab: the stack creates the Docker provider's templates too
+            kubeadm_spec = merged(kubeadm_spec, docker_machines.control_plane_config(site, docker))
+            worker_spec = merged(worker_spec, docker_machines.worker_config(site, docker))
+
+            def infrastructure(resource: str, kind: str, object_name: str, spec: dict[str, Any]) -> pulumi.Resource:
+                return k8s.apiextensions.CustomResource(
+                    f"{name}-{resource}", api_version=infra.api_version, kind=kind,
+                    metadata=meta(object_name), spec=spec, opts=in_ns,
+                )  # fmt: skip
+
+            lb_spec = docker_machines.cluster_template_spec(docker)
+            machine_spec = docker_machines.machine_template_spec(docker)
+            templates.append(
+                infrastructure(
+                    "infrastructure-cluster-template", infra.cluster_template_kind, f"{site.id}-cluster", lb_spec
+                )
+            )
+            templates += [
+                infrastructure(
+                    f"{role}-machine-template", infra.machine_template_kind, f"{site.id}-{role}", machine_spec
+                )
+                for role in ("control-plane", "worker")
+            ]
         control_plane = k8s.apiextensions.CustomResource(
             f"{name}-control-plane-template",
             api_version=KCP,
             kind="KubeadmControlPlaneTemplate",
             metadata=meta(f"{site.id}-control-plane"),
-            spec={"template": {"spec": {"kubeadmConfigSpec": _kubeadm_hardening()}}},
+            spec={"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}},
             opts=in_ns,
         )
         worker = k8s.apiextensions.CustomResource(
@@ -261,9 +306,7 @@ class SiteCluster(pulumi.ComponentResource):
             api_version=BOOTSTRAP,
             kind="KubeadmConfigTemplate",
             metadata=meta(f"{site.id}-worker"),
-            spec={
-                "template": {"spec": {"joinConfiguration": {"nodeRegistration": {"imagePullPolicy": "IfNotPresent"}}}}
-            },
+            spec={"template": {"spec": worker_spec}},
             opts=in_ns,
         )
         cluster_class = k8s.apiextensions.CustomResource(
@@ -271,16 +314,28 @@ class SiteCluster(pulumi.ComponentResource):
             api_version=CAPI,
             kind="ClusterClass",
             metadata=meta(CLASS_NAME),
-            spec=cluster_class_spec(args.infrastructure, site),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane, worker]),
+            spec=cluster_class_spec(infra, site),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane, worker, *templates]),
         )
+        cluster_meta = meta(site.id)
+        if args.wait:
+            cluster_meta.annotations = {"pulumi.com/waitFor": READY_CONDITION}
         cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=CAPI,
             kind="Cluster",
-            metadata=meta(site.id),
-            spec=cluster_spec(site),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_class]),
+            metadata=cluster_meta,
+            spec=cluster_spec(site, docker),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[cluster_class],
+                custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m") if args.wait else None,
+            ),
+        )
+        self.cluster = cluster
+        #: Where Cluster API's load balancer serves the workload cluster's API (set once provisioned).
+        self.control_plane_endpoint: pulumi.Output[Any] = cluster.spec.apply(  # type: ignore[attr-defined]
+            lambda spec: (spec or {}).get("controlPlaneEndpoint") or {}
         )
         self.namespace = namespace.metadata.name
         self.cluster_name = cluster.id.apply(lambda _: site.id)

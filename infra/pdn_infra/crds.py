@@ -25,10 +25,20 @@ def _strip(doc: dict[str, Any]) -> dict[str, Any]:
 class CrdBundle(pulumi.ComponentResource):
     """One ``CustomResourceDefinition`` resource per needed kind."""
 
-    def __init__(self, name: str, crd_dir: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        crd_dir: str,
+        opts: pulumi.ResourceOptions | None = None,
+        groups: tuple[str, ...] | None = None,
+    ) -> None:
+        """``groups``: only the CRDs of these API groups (a cluster whose Cluster API CRDs belong
+        to its management plane gets Velero's only)."""
         super().__init__("pdn:infra:CrdBundle", name, None, opts)
         self.crds: list[pulumi.Resource] = []
         for _, found in needed_crds(Path(crd_dir)):
+            if groups is not None and found["spec"]["group"] not in groups:
+                continue
             doc = _strip(found)
             crd_name = doc["metadata"]["name"]
             self.crds.append(

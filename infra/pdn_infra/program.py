@@ -11,10 +11,18 @@ from pdn.errors import InputError
 from pdn.sites import load_sites
 from pdn_infra import labels as L
 from pdn_infra.backup import BackupPolicy, BackupPolicyArgs, Endpoint
-from pdn_infra.cluster import SiteCluster, SiteClusterArgs
+from pdn_infra.cluster import SiteCluster, SiteClusterArgs, site_namespace
 from pdn_infra.crds import CrdBundle
-from pdn_infra.settings import StackSettings, config_keys, parse_settings
+from pdn_infra.settings import StackSettings, WorkloadCluster, config_keys, parse_settings
 from pdn_infra.tenants import TenantPlatform, TenantPlatformArgs
+from pdn_infra.workload import NetworkAddons, workload_provider
+
+
+def kube_router_image(site: Any) -> str:
+    """The kube-router image name the lab's nodes hold (built locally, pdn.nodes.podimages)."""
+    from pdn.nodes.podimages import pod_images
+
+    return next(image.name for image in pod_images(site.kubernetes.version) if image.recipe == "kube-router")
 
 
 def read_settings(config: pulumi.Config) -> StackSettings:
@@ -57,16 +65,30 @@ def build(config: pulumi.Config | None = None) -> dict[str, Any]:
         enable_server_side_apply=True,
     )
     with_provider = pulumi.ResourceOptions(provider=provider)
+    on_cluster_api = settings.workload_cluster is WorkloadCluster.CLUSTER_API
+    if settings.install_crds and not settings.crd_dir:
+        raise InputError("pdn:installCrds needs pdn:crdDir", hint="run `pdn stacks crds` and set pdn:crdDir")
     depends: list[pulumi.Resource] = []
     crds: CrdBundle | None = None
-    if settings.install_crds:
-        if not settings.crd_dir:
-            raise InputError("pdn:installCrds needs pdn:crdDir", hint="run `pdn stacks crds` and set pdn:crdDir")
+    if settings.install_crds and settings.crd_dir and not on_cluster_api:
         crds = CrdBundle("crds", settings.crd_dir, with_provider)
         depends = list(crds.crds)
     opts = pulumi.ResourceOptions(provider=provider, depends_on=depends)
 
-    cluster = SiteCluster("cluster", SiteClusterArgs(site, settings.infrastructure), opts)
+    cluster = SiteCluster("cluster", SiteClusterArgs(site, settings.infrastructure, wait=on_cluster_api), opts)
+    if on_cluster_api:  # tenants and backups go to the cluster Cluster API makes
+        workload = workload_provider(f"k8s-{site.id}-workload", site, site_namespace(site), cluster.cluster, provider)
+        addons = NetworkAddons(
+            "network",
+            cluster.control_plane_endpoint,
+            kube_router_image(site),
+            pulumi.ResourceOptions(provider=workload),
+        )
+        depends = [addons]
+        if settings.install_crds and settings.crd_dir:
+            crds = CrdBundle("crds", settings.crd_dir, pulumi.ResourceOptions(provider=workload), groups=("velero.io",))
+            depends += list(crds.crds)
+        opts = pulumi.ResourceOptions(provider=workload, depends_on=depends)
     tenants = TenantPlatform("tenants", TenantPlatformArgs(site, settings.tenants), opts)
     by_tier: dict[str, list[str]] = {}
     for tenant in settings.tenants:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from pdn.errors import InputError
@@ -53,18 +53,74 @@ class TenantConfig(Camel):
         return self.reader_groups or [f"pdn:tenant:{self.slug}:readers"]
 
 
+class InfrastructureKind(StrEnum):
+    METAL3 = "metal3"
+    DOCKER = "docker"
+
+
+#: Template kinds and API version of each infrastructure provider the ClusterClass can use.
+INFRASTRUCTURE_DEFAULTS: dict[InfrastructureKind, dict[str, str]] = {
+    InfrastructureKind.METAL3: {
+        "api_version": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "cluster_template_kind": "Metal3ClusterTemplate",
+        "machine_template_kind": "Metal3MachineTemplate",
+    },
+    InfrastructureKind.DOCKER: {
+        "api_version": "infrastructure.cluster.x-k8s.io/v1beta2",
+        "cluster_template_kind": "DockerClusterTemplate",
+        "machine_template_kind": "DockerMachineTemplate",
+    },
+}
+
+
+class DockerSettings(Camel):
+    """What Cluster API's Docker provider needs to make the lab's machines (``pdn stacks --lab
+    --capi`` fills it in; docs/capi.md): our node image, the load balancer image, the folder of
+    pod images every machine imports at boot, the ``kind`` network's subnet, and how many
+    machines the lab can hold."""
+
+    node_image: str = Field(pattern=r"^localhost/[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$")
+    load_balancer_image_repository: str = Field(default="localhost/pdn", pattern=r"^localhost(/[a-z0-9._-]+)*$")
+    load_balancer_image_tag: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    images_dir: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$", description="Host folder of the pod image archives")
+    network_subnet: str = Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    control_plane_replicas: int | None = Field(default=None, ge=1, le=5, description="Lab cap; default: site model")
+    worker_replicas: dict[str, int] | None = Field(
+        default=None, description="Lab: replicas per worker pool; pools not named get 0. Default: site model"
+    )
+
+
 class InfrastructureProvider(Camel):
     """Cluster API infrastructure provider whose templates the ClusterClass references.
 
-    The templates themselves belong to the provider's installation (Metal3 by default: the
-    PDN halls are bare metal); ``failure_domains_path`` is where the ClusterClass patch writes
-    the site's failure domains into the infrastructure cluster template.
+    ``metal3`` (default: the PDN halls are bare metal): the templates belong to the provider's
+    installation and are referenced, not created. ``docker`` (the lab): the stack creates the
+    Docker provider's templates from ``docker`` as well. ``failure_domains_path`` is where the
+    ClusterClass patch writes the site's failure domains into the infrastructure cluster template.
     """
 
-    api_version: str = "infrastructure.cluster.x-k8s.io/v1beta1"
-    cluster_template_kind: str = "Metal3ClusterTemplate"
-    machine_template_kind: str = "Metal3MachineTemplate"
+    kind: InfrastructureKind = InfrastructureKind.METAL3
+    api_version: str = ""
+    cluster_template_kind: str = ""
+    machine_template_kind: str = ""
     failure_domains_path: str = "/spec/template/spec/failureDomains"
+    docker: DockerSettings | None = None
+
+    @model_validator(mode="after")
+    def _defaults(self) -> InfrastructureProvider:
+        for name, value in INFRASTRUCTURE_DEFAULTS[self.kind].items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        if (self.kind is InfrastructureKind.DOCKER) != (self.docker is not None):
+            raise ValueError("infrastructure.docker is required with kind docker and refused otherwise")
+        return self
+
+
+class WorkloadCluster(StrEnum):
+    """Where the tenant platform and backup policy go."""
+
+    SAME = "same"  # the cluster the stack's kubeconfig reaches (it also holds the Cluster API objects)
+    CLUSTER_API = "cluster-api"  # the cluster Cluster API makes from the stack's Cluster
 
 
 class BackupSettings(Camel):
@@ -91,6 +147,9 @@ class StackSettings(Camel):
     crd_dir: str | None = None
     backup: BackupSettings = Field(default_factory=BackupSettings)
     infrastructure: InfrastructureProvider = Field(default_factory=InfrastructureProvider)
+    workload_cluster: WorkloadCluster = Field(
+        default=WorkloadCluster.SAME, description="Tenants and backups on this cluster, or on the one Cluster API makes"
+    )
 
     def tenant_problems(self) -> list[str]:
         seen: dict[str, str] = {}
@@ -106,9 +165,11 @@ def config_keys() -> dict[str, bool]:
     """Every ``pdn:`` key of the stack config (camelCase, from the model), and whether its value is
     plain text (``str`` or ``str | None``) rather than a JSON object. ``s3Credentials`` is not a
     setting: the program reads it as a secret."""
-    return {
-        field.alias or name: field.annotation in (str, str | None) for name, field in StackSettings.model_fields.items()
-    }
+
+    def text(annotation: Any) -> bool:
+        return annotation in (str, str | None) or (isinstance(annotation, type) and issubclass(annotation, StrEnum))
+
+    return {field.alias or name: text(field.annotation) for name, field in StackSettings.model_fields.items()}
 
 
 def parse_settings(raw: dict[str, Any]) -> StackSettings:

@@ -95,8 +95,43 @@ def repo_workspace(backend: str | None) -> Workspace:
     return Workspace(paths.repo_root(), env, paths.repo_root() / "infra" / "policy", None, lab=False)
 
 
+def capi_overrides(site: str) -> dict[str, Any]:
+    """Lab values for the site whose Cluster the lab's Cluster API reconciles (``pdn lab capi up
+    --for SITE``): the Cluster API objects go to the management site's cluster, the machines are
+    Docker provider containers of our node image (one control-plane machine and one worker of the
+    first pool: what this machine holds), and the tenants and backups go to the cluster they make."""
+    from pdn.capi import state
+
+    managing = state.management_site()
+    if managing is None or state.workload_site() != site:
+        return {}
+    from pdn.capi import images, management
+    from pdn.lab import endpoints
+    from pdn.nodes.kubenode import ensure_kube_image
+    from pdn.nodes.podimages import images_dir
+    from pdn.sites import load_sites
+
+    first_pool = load_sites().site(site).kubernetes.worker_pools[0].name
+    docker = {
+        "nodeImage": ensure_kube_image(),
+        "loadBalancerImageRepository": images.LB_REPOSITORY,
+        "loadBalancerImageTag": images.ensure_lb_image().rsplit(":", 1)[1],
+        "imagesDir": str(images_dir()),
+        "networkSubnet": management.ensure_kind_network(),
+        "controlPlaneReplicas": 1,
+        "workerReplicas": {first_pool: 1},
+    }
+    return {
+        "kubeconfig": str(endpoints.kubeconfig_path(managing)),
+        "clusterIdentifier": f"pdn-lab-{managing}",
+        "infrastructure": {"kind": "docker", "docker": docker},
+        "workloadCluster": "cluster-api",
+    }
+
+
 def lab_overrides(site: str, crd_dir: Path) -> dict[str, Any]:
-    """Lab values of the ``pdn:`` config for ``site``: cluster, object stores, CRDs."""
+    """Lab values of the ``pdn:`` config for ``site``: cluster, object stores, CRDs (and, for the
+    site the lab's Cluster API reconciles, :func:`capi_overrides`)."""
     from pdn.lab import endpoints
 
     sites = stack_sites()
@@ -109,6 +144,7 @@ def lab_overrides(site: str, crd_dir: Path) -> dict[str, Any]:
         "installCrds": True,
         "crdDir": str(crd_dir),
         "backup": {"forceDestroy": True, "retentionDays": 1},
+        **capi_overrides(site),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     custom: bool
+    provider: str = ""  # the explicit provider's reference (``URN::id``)
 
     @property
     def kind(self) -> str:
@@ -42,7 +44,9 @@ class Recorder(pulumi.runtime.Mocks):
         self.resources: list[Registered] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom))
+        self.resources.append(
+            Registered(args.typ, args.name, dict(args.inputs), bool(args.custom), args.provider or "")
+        )
         meta = args.inputs.get("metadata") or {}
         ident = f"{meta.get('namespace', '')}/{meta.get('name', args.name)}".lstrip("/")
         return ident, dict(args.inputs)
@@ -57,6 +61,15 @@ def stack_config(site: str) -> dict[str, Any]:
     return {key.split(":", 1)[1]: value for key, value in data["config"].items() if key.startswith("pdn:")}
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's mock runtime runs on the thread's current event loop; a test that used
+    ``asyncio.run`` before leaves the main thread with none, so give it one again."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(site: str, config: dict[str, Any] | None = None, *, credentials: bool = True) -> list[Registered]:
     """Build the program for ``site`` under mocks; ``config`` replaces the stack file's config."""
     from pdn_infra.program import build
@@ -65,6 +78,7 @@ def run_program(site: str, config: dict[str, Any] | None = None, *, credentials:
     if credentials:
         values.setdefault("s3Credentials", FAKE_CREDENTIALS)
     recorder = Recorder()
+    _ensure_event_loop()
     pulumi.runtime.set_mocks(recorder, project="pdn", stack=site, preview=False)
     flat = {f"pdn:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
     pulumi.runtime.set_all_config(flat, secret_keys=["pdn:s3Credentials"])

@@ -34,6 +34,7 @@ EVERY_KEY: dict[str, Any] = {
     "crdDir": "/srv/crds",
     "backup": {"retentionDays": 7, "forceDestroy": True},
     "infrastructure": {"clusterTemplateKind": "OtherClusterTemplate"},
+    "workloadCluster": "cluster-api",
 }
 
 

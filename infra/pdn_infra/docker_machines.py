@@ -1,0 +1,135 @@
+"""The lab's machines: Cluster API's Docker provider templates and what kubeadm needs on them.
+
+Only with ``infrastructure.kind: docker`` (docs/capi.md). The machines are containers of our own
+real-node image (``pdn.nodes.kubenode``) on the ``kind`` network, so they are what the lab's
+real nodes are, made by Cluster API instead of ``pdn lab up``; the settings below are the same
+facts :mod:`pdn.lab.realnodes` gives a node it joins itself:
+
+- the pod image archives are mounted read-only at ``/opt/pdn/images`` (``pdn-images.service``
+  imports them at boot; kubeadm finds every image it needs and pulls nothing);
+- ``/etc/pdn/node-network.env`` and ``pdn-node-network`` keep pod traffic on the lab network;
+  the ``kind`` network is internal, so a default route onto its bridge is added for kubeadm and
+  the kubelet to pick the machine's address from (nothing answers beyond the bridge);
+- the kubelet starts with the lab's runtime facts and the hardened settings, through a kubeadm
+  patch of its KubeletConfiguration; the same two preflight checks are skipped;
+- etcd runs from the pinned etcd's image tag.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import yaml
+
+from pdn.sites.model import Site
+from pdn_infra.settings import DockerSettings
+
+IMAGES_MOUNT = "/opt/pdn/images"
+PATCHES_DIR = "/etc/kubernetes/patches"
+NETWORK_ENV = "/etc/pdn/node-network.env"
+DEFAULT_ROUTE = "ip route show default | grep -q . || ip route add default dev eth0"
+
+
+def cluster_template_spec(docker: DockerSettings) -> dict[str, Any]:
+    """DockerClusterTemplate: the control-plane load balancer from the lab's own image."""
+    return {
+        "template": {
+            "spec": {
+                "loadBalancer": {
+                    "imageRepository": docker.load_balancer_image_repository,
+                    "imageTag": docker.load_balancer_image_tag,
+                }
+            }
+        }
+    }
+
+
+def machine_template_spec(docker: DockerSettings) -> dict[str, Any]:
+    """DockerMachineTemplate: a real-node container with the pod images folder mounted."""
+    return {
+        "template": {
+            "spec": {
+                "customImage": docker.node_image,
+                "extraMounts": [{"containerPath": IMAGES_MOUNT, "hostPath": docker.images_dir, "readOnly": True}],
+            }
+        }
+    }
+
+
+def _network_env(site: Site, docker: DockerSettings) -> str:
+    values = {
+        "NODE_SUBNET": docker.network_subnet,
+        "POD_CIDR": site.kubernetes.pod_cidr,
+        "SERVICE_CIDR": site.kubernetes.service_cidr,
+    }
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
+
+
+def _kubelet_patch(site: Site) -> str:
+    from pdn.lab.realnodes import kubelet_configuration
+
+    settings = kubelet_configuration(site)
+    return yaml.safe_dump(settings, sort_keys=True)
+
+
+def machine_files(site: Site, docker: DockerSettings) -> list[dict[str, Any]]:
+    """Files written on every machine before kubeadm runs."""
+    return [
+        {"path": NETWORK_ENV, "owner": "root:root", "permissions": "0644", "content": _network_env(site, docker)},
+        {
+            "path": f"{PATCHES_DIR}/kubeletconfiguration+merge.yaml",
+            "owner": "root:root",
+            "permissions": "0600",
+            "content": _kubelet_patch(site),
+        },
+    ]
+
+
+def pre_kubeadm_commands() -> list[str]:
+    return [DEFAULT_ROUTE, "systemctl start pdn-node-network.service"]
+
+
+def node_registration() -> dict[str, Any]:
+    from pdn.lab.realnodes import CRI_SOCKET, IGNORED_PREFLIGHT
+
+    return {"criSocket": CRI_SOCKET, "ignorePreflightErrors": list(IGNORED_PREFLIGHT), "imagePullPolicy": "Never"}
+
+
+def etcd_image_tag() -> str:
+    from pdn.capi.images import etcd_image_tag as tag
+
+    return tag()
+
+
+def control_plane_config(site: Site, docker: DockerSettings) -> dict[str, Any]:
+    """What the lab adds to the KubeadmControlPlaneTemplate's ``kubeadmConfigSpec``."""
+    registration = node_registration()
+    return {
+        "clusterConfiguration": {"etcd": {"local": {"imageTag": etcd_image_tag()}}},
+        "initConfiguration": {"nodeRegistration": registration, "patches": {"directory": PATCHES_DIR}},
+        "joinConfiguration": {"nodeRegistration": registration, "patches": {"directory": PATCHES_DIR}},
+        "files": machine_files(site, docker),
+        "preKubeadmCommands": pre_kubeadm_commands(),
+    }
+
+
+def worker_config(site: Site, docker: DockerSettings) -> dict[str, Any]:
+    """What the lab adds to the KubeadmConfigTemplate's spec."""
+    return {
+        "joinConfiguration": {"nodeRegistration": node_registration(), "patches": {"directory": PATCHES_DIR}},
+        "files": machine_files(site, docker),
+        "preKubeadmCommands": pre_kubeadm_commands(),
+    }
+
+
+def replicas(site: Site, docker: DockerSettings | None, pool: str | None) -> int:
+    """Replicas of the control plane (``pool`` None) or of one worker pool: the site model's,
+    unless the lab caps them."""
+    if pool is None:
+        default = site.kubernetes.control_plane.replicas
+        return default if docker is None or docker.control_plane_replicas is None else docker.control_plane_replicas
+    model = next(p.replicas for p in site.kubernetes.worker_pools if p.name == pool)
+    if docker is None or docker.worker_replicas is None:
+        return model
+    return docker.worker_replicas.get(pool, 0)

@@ -1,0 +1,155 @@
+"""The same stack with the lab's Docker infrastructure (Cluster API's Docker provider)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from harness import Registered, of_kind, run_program, stack_config
+from test_crd_schemas import _closed
+
+from pdn.errors import InputError
+
+DOCKER = {
+    "nodeImage": "localhost/pdn-debian12-k8s-node:0123456789ab",
+    "loadBalancerImageTag": "abcdef012345",
+    "imagesDir": "/root/.cache/pdn/images",
+    "networkSubnet": "10.249.0.0/24",
+    "controlPlaneReplicas": 1,
+    "workerReplicas": {"general-a": 1},
+}
+
+
+def _provider(resource: Registered) -> str:
+    """The name of the explicit provider a resource was registered with (``URN::id``)."""
+    return resource.provider.rsplit("::", 1)[0].rsplit("::", 1)[-1]
+
+
+def _run(site: str = "cikarang", **infrastructure: Any) -> list[Registered]:
+    config = {**stack_config(site), "infrastructure": {"kind": "docker", "docker": DOCKER, **infrastructure}}
+    return run_program(site, config)
+
+
+@pytest.fixture(scope="module")
+def docker_resources() -> list[Registered]:
+    return _run()
+
+
+def test_the_lab_creates_the_docker_templates_the_class_references(docker_resources: list[Registered]) -> None:
+    (cluster_template,) = of_kind(docker_resources, "DockerClusterTemplate")
+    machines = {r.meta["name"]: r for r in of_kind(docker_resources, "DockerMachineTemplate")}
+    assert set(machines) == {"cikarang-control-plane", "cikarang-worker"}
+    lb = cluster_template.inputs["spec"]["template"]["spec"]["loadBalancer"]
+    assert lb == {"imageRepository": "localhost/pdn", "imageTag": "abcdef012345"}
+    spec = machines["cikarang-worker"].inputs["spec"]["template"]["spec"]
+    assert spec["customImage"] == DOCKER["nodeImage"]
+    assert spec["extraMounts"] == [
+        {"containerPath": "/opt/pdn/images", "hostPath": DOCKER["imagesDir"], "readOnly": True}
+    ]
+    (cluster_class,) = of_kind(docker_resources, "ClusterClass")
+    refs = cluster_class.inputs["spec"]
+    assert refs["infrastructure"]["templateRef"]["kind"] == "DockerClusterTemplate"
+    assert refs["controlPlane"]["machineInfrastructure"]["templateRef"]["name"] == "cikarang-control-plane"
+    assert refs["infrastructure"]["templateRef"]["apiVersion"] == "infrastructure.cluster.x-k8s.io/v1beta2"
+
+
+def test_the_lab_caps_the_topology_and_a_pool_it_does_not_name_gets_none(docker_resources: list[Registered]) -> None:
+    (cluster,) = of_kind(docker_resources, "Cluster")
+    topology = cluster.inputs["spec"]["topology"]
+    assert topology["controlPlane"]["replicas"] == 1
+    replicas = {md["name"]: md["replicas"] for md in topology["workers"]["machineDeployments"]}
+    assert replicas == {"general-a": 1, "general-b": 0, "general-c": 0, "storage-a": 0}
+
+
+def test_machines_get_the_lab_node_settings_and_keep_the_hardening(docker_resources: list[Registered]) -> None:
+    (kcp,) = of_kind(docker_resources, "KubeadmControlPlaneTemplate")
+    spec = kcp.inputs["spec"]["template"]["spec"]["kubeadmConfigSpec"]
+    args = {a["name"]: a["value"] for a in spec["clusterConfiguration"]["apiServer"]["extraArgs"]}
+    assert args["anonymous-auth"] == "false"
+    assert spec["clusterConfiguration"]["etcd"]["local"]["imageTag"].endswith("-0")
+    registration = spec["initConfiguration"]["nodeRegistration"]
+    assert registration["imagePullPolicy"] == "Never"
+    assert set(registration["ignorePreflightErrors"]) == {"SystemVerification", "Swap"}
+    files = {f["path"]: f for f in spec["files"]}
+    kubelet = yaml.safe_load(files["/etc/kubernetes/patches/kubeletconfiguration+merge.yaml"]["content"])
+    assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["protectKernelDefaults"] is True
+    assert "NODE_SUBNET=10.249.0.0/24" in files["/etc/pdn/node-network.env"]["content"]
+    assert spec["preKubeadmCommands"][-1] == "systemctl start pdn-node-network.service"
+    (worker,) = of_kind(docker_resources, "KubeadmConfigTemplate")
+    assert worker.inputs["spec"]["template"]["spec"]["joinConfiguration"]["patches"] == {
+        "directory": "/etc/kubernetes/patches"
+    }
+
+
+def test_metal3_stays_the_default_and_creates_no_infrastructure_template() -> None:
+    resources = run_program("ikn")
+    assert not of_kind(resources, "DockerMachineTemplate") and not of_kind(resources, "DockerClusterTemplate")
+    (cluster_class,) = of_kind(resources, "ClusterClass")
+    assert cluster_class.inputs["spec"]["infrastructure"]["templateRef"]["kind"] == "Metal3ClusterTemplate"
+    (kcp,) = of_kind(resources, "KubeadmControlPlaneTemplate")
+    assert "files" not in kcp.inputs["spec"]["template"]["spec"]["kubeadmConfigSpec"]
+
+
+@pytest.mark.parametrize(
+    ("infrastructure", "message"),
+    [
+        ({"kind": "docker"}, "infrastructure.docker is required"),
+        ({"kind": "metal3", "docker": DOCKER}, "refused otherwise"),
+        ({"kind": "docker", "docker": {**DOCKER, "nodeImage": "quay.io/evil:latest"}}, "nodeImage"),
+        ({"kind": "docker", "docker": {**DOCKER, "imagesDir": "../../etc"}}, "imagesDir"),
+    ],
+)
+def test_a_bad_infrastructure_setting_is_one_clear_error(infrastructure: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        run_program("cikarang", {**stack_config("cikarang"), "infrastructure": infrastructure})
+
+
+def test_docker_objects_match_the_pinned_crd_schemas(docker_resources: list[Registered]) -> None:
+    from pdn.capi import manifests
+    from pdn.errors import PdnError
+
+    schemas: dict[tuple[str, str], Any] = {}
+    try:
+        for item in manifests.PROVIDERS:
+            for crd in manifests.crds(item, "https://127.0.0.1:9443", b"ca"):
+                for version in crd["spec"]["versions"]:
+                    key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+                    schemas[key] = version["schema"]["openAPIV3Schema"]
+    except PdnError:
+        pytest.skip("CRD cache empty: run `pdn stacks crds`")
+    checked = 0
+    for r in docker_resources:
+        key = (r.inputs.get("apiVersion", ""), r.inputs.get("kind", ""))
+        if not r.custom or key not in schemas:
+            continue
+        body = {k: v for k, v in r.inputs.items() if k in ("apiVersion", "kind", "spec")}
+        errors = list(jsonschema.Draft7Validator(_closed(schemas[key])).iter_errors(body))
+        assert not errors, f"{r.name}: {errors[0].message} at {list(errors[0].absolute_path)}"
+        checked += 1
+    assert checked == 7  # 3 Docker templates, 2 kubeadm templates, the ClusterClass and the Cluster
+
+
+def test_on_cluster_api_the_tenants_go_to_the_cluster_it_makes_after_its_pod_network() -> None:
+    config = {
+        **stack_config("ikn"),
+        "infrastructure": {"kind": "docker", "docker": DOCKER},
+        "workloadCluster": "cluster-api",
+    }
+    resources = run_program("ikn", config)
+    (cluster,) = of_kind(resources, "Cluster")
+    assert cluster.meta["annotations"] == {"pulumi.com/waitFor": "condition=ControlPlaneInitialized"}
+    providers = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
+    assert sorted(p.inputs.get("clusterIdentifier", "") for p in providers) == ["pdn-ikn", "pdn-ikn-workload"]
+    assert [r.name for r in resources if r.type == "kubernetes:yaml/v2:ConfigGroup"] == ["network-kube-router"]
+    assert [r.name for r in resources if r.type == "kubernetes:core/v1:ConfigMapPatch"] == ["network-coredns"]
+    on = {r.meta.get("name", r.name): _provider(r) for r in resources if r.custom and r.meta.get("name")}
+    assert on["pdn-cluster-ikn"] == on[cluster.meta["name"]] == "k8s-ikn"
+    tenant_namespaces = [
+        r.meta["name"] for r in of_kind(resources, "Namespace") if r.meta["name"].startswith("tenant-")
+    ]
+    assert tenant_namespaces and all(on[name] == "k8s-ikn-workload" for name in tenant_namespaces)
+    locations = of_kind(resources, "BackupStorageLocation")
+    assert locations and all(_provider(r) == "k8s-ikn-workload" for r in locations)
+    assert not [r for r in resources if r.type.endswith("CustomResourceDefinition")]
