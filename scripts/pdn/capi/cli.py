@@ -38,9 +38,10 @@ def up_command(
 ) -> None:
     """Start (or repair) the managers on a lab site's cluster; a second run changes nothing.
 
-    They reconcile one other site's Cluster (`pdn stacks up --lab --capi --site SITE`), watching
-    only its namespace. Needs `pdn lab up` with real nodes for the management site (the managers
-    sit on its network) and the Cluster API units of the toolchain (`pdn toolchain build --all`)."""
+    They reconcile one other site's Cluster, watching only its namespace; from then on
+    `pdn stacks up --lab --site SITE` for that site makes its cluster through them (docs/capi.md).
+    Needs `pdn lab up` with real nodes for the management site (the managers sit on its network)
+    and the Cluster API units of the toolchain (`pdn toolchain build --all`)."""
     from pdn.capi.management import up
     from pdn.capi.state import workload_site
 
