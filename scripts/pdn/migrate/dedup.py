@@ -50,9 +50,13 @@ CORE_WEIGHT = 1.5  # glossary core concepts in the similarity space
 QUALIFIER_WEIGHT = 0.5  # glossary qualifier concepts (generic by design)
 DESCRIPTION_WEIGHT = 0.5  # a word only in the description
 SENSE_WEIGHT = 0.5  # a sense or translation of a word, next to the word itself (1.0)
-CUT = 0.6  # average-linkage cut (name similarity)
-PROFILE_CUT = 0.85  # second pass: merge clusters whose word profiles agree this much (soft cosine)
+CUT = 0.5  # average-linkage cut (name similarity)
+PROFILE_CUT = 0.80  # second pass: merge clusters whose word profiles agree this much (soft cosine)
 BLOCK_LIMIT = 400  # blocking: a feature shared by more distinct names than this creates no candidate pair
+LINK_EVIDENCE = 0.5  # one description leaving one word against two links them (if no better pair competes)
+SUBSTITUTE_CONTEXTS = 3  # objects two words must interchange on: two actions of one object look alike on two
+TYPO_TARGET = 3  # a typo is repaired to a word spelled this many times as often (and this often at least)
+MIN_LETTERS = 2  # shorter words say nothing; two letters may be a whole object ("WC")
 ATTACH = 0.5  # share of a similarity cluster's weight in a glossary key's concepts to join it
 
 
@@ -92,21 +96,23 @@ def _key(concepts: frozenset[str]) -> str:
 def repair_typos(frequency: Counter[str]) -> dict[str, str]:
     """Rare word -> the much more frequent word it is one edit from (two for 8+ letters).
 
-    The inventory is its own dictionary: "ternka" (once) -> "ternak" (seven times).
+    The inventory is its own dictionary: "ternka" (once) -> "ternak" (seven times). A typo
+    may have four letters ("byar" -> "bayar"); what it is repaired to has five or more.
     """
     index: dict[str, set[str]] = {}
     for word, count in frequency.items():
-        if count >= 3 and len(word) >= 5:
+        if count >= TYPO_TARGET and len(word) >= 5:
             for variant in deletions(word) | {word}:
                 index.setdefault(variant, set()).add(word)
     mapping: dict[str, str] = {}
     for word, count in frequency.items():
-        if count > 2 or len(word) < 5:
+        if count > 2 or len(word) < 4:
             continue
         variants = deletions(word) | {word}
         if len(word) >= 8:
             variants |= {second for first in deletions(word) for second in deletions(first)}
-        candidates = {c for v in variants for c in index.get(v, ()) if c != word and frequency[c] >= 3 * count}
+        wanted = TYPO_TARGET * count
+        candidates = {c for v in variants for c in index.get(v, ()) if c != word and frequency[c] >= wanted}
         limit = 2 if len(word) >= 8 else 1
         scored = sorted((edit_distance(word, c), -frequency[c], c) for c in candidates)
         if scored and scored[0][0] <= limit:
@@ -160,7 +166,7 @@ def _parse(
     repaired = {word: fixed for word, fixed in repair_typos(frequency).items() if word not in real}
     for item in parsed:
         for token in item.analysis.unknown:
-            if len(token) < 3 or token.isdigit() or Glossary.names_agency([token], item.agency_words):
+            if len(token) < MIN_LETTERS or token.isdigit() or Glossary.names_agency([token], item.agency_words):
                 continue  # "SIMPEG KemenKeuangan": the owner, not the function
             fixed = repaired.get(token, token)
             if fixed != token:
@@ -181,7 +187,8 @@ def _bound(parsed: Sequence[_Parsed], learned: dict[str, str], lexicon: Lexicon)
     with_key: Counter[tuple[str, str]] = Counter()
     with_any: Counter[str] = Counter()
     with_core: Counter[str] = Counter()
-    roots = [{lexicon.root(t)[0] for t in item.tokens} for item in parsed]  # "cacah", "pencacahan": one word
+    # "cacah", "pencacahan": one word. Two letters never unbind a name ("EP-LANNING": a split "e-").
+    roots = [{lexicon.root(t)[0] for t in item.tokens if len(t) > MIN_LETTERS} for item in parsed]
     learned_roots = {lexicon.root(token)[0]: key for token, key in learned.items()}
     for item, words in zip(parsed, roots, strict=True):
         key = _key(item.analysis.concepts) if item.analysis.concepts else ""
@@ -279,7 +286,9 @@ def assign(apps: Sequence[App], glossary: Glossary, lexicon: Lexicon | None = No
             if key not in descriptions:  # descriptions repeat a lot ("aplikasi internal")
                 descriptions[key] = glossary.analyse(app.description, item.owners, item.agency_words, item.real)
             described = descriptions[key]
-            item.described_tokens = [repaired.get(t, t) for t in described.unknown if len(t) >= 3 and not t.isdigit()]
+            item.described_tokens = [
+                repaired.get(t, t) for t in described.unknown if len(t) >= MIN_LETTERS and not t.isdigit()
+            ]
         if not analysis.concepts:
             tokens = [t for t in item.tokens if t in learned]
             if tokens and len({learned[t] for t in tokens}) == 1:
@@ -320,9 +329,10 @@ def _similarity(
         parsed[i].described_tokens = [t for t in parsed[i].described_tokens if f"w:{lexicon.root(t)[0]}" in named]
     term_lists = [_terms(parsed[i], lexicon) for i in pending]
     features: dict[str, frozenset[str]] = {}
-    for index in pending:
+    for index in pending:  # a root has the features of all its spellings ("pencatatan", "catat")
         for token in parsed[index].tokens + parsed[index].described_tokens:
-            features.setdefault(f"w:{lexicon.root(token)[0]}", lexicon.features(token))
+            term = f"w:{lexicon.root(token)[0]}"
+            features[term] = features.get(term, frozenset()) | lexicon.features(token)
     document_frequency: Counter[str] = Counter()
     for terms in term_lists:
         document_frequency.update(term for term, _ in terms)
@@ -366,7 +376,7 @@ def _similarity(
         for i in pending
         if parsed[i].described_tokens
     ]
-    links = similar.learn_links(texts, lookup)
+    links = similar.learn_links(texts, lookup, minimum=LINK_EVIDENCE)
     scorer = similar.Scorer(lookup, links)
 
     def blocking(term: str) -> frozenset[str]:
@@ -384,8 +394,14 @@ def _similarity(
             both = root in lexicon.indonesian_roots and lexicon.is_english(root)
             translated = any(f != term and f in named for f in features.get(term, empty))
             languages[term] = "?" if both or translated else language
+    pairs = similar.candidate_pairs(nodes, blocking, BLOCK_LIMIT)
     substitutes = similar.learn_substitutes(
-        nodes, similar.candidate_pairs(nodes, blocking, BLOCK_LIMIT), scorer, lambda t: languages.get(t, "?")
+        nodes,
+        pairs,
+        scorer,
+        lambda t: languages.get(t, "?"),
+        minimum=SUBSTITUTE_CONTEXTS,
+        linked={t for pair in links for t in pair},
     )
     scorer = similar.Scorer(lookup, links, substitutes)
     labels, weights, covered = similar.cluster(
@@ -433,8 +449,10 @@ def _similarity(
             continue
         if node != rep:
             score = to_rep[node]
-            pairs = scorer.explain(nodes[node], nodes[rep])
-            shown = ", ".join(_pair(lexicon, scorer, a, b, s) for a, b, s in pairs[:4]) or "only through other members"
+            matched = scorer.explain(nodes[node], nodes[rep])
+            shown = (
+                ", ".join(_pair(lexicon, scorer, a, b, s) for a, b, s in matched[:4]) or "only through other members"
+            )
             evidence.append(f"like '{_words(lexicon, nodes[rep])}' ({score:.2f}): {shown}")
             confidence = max(0.5, min(0.9, score))
         else:

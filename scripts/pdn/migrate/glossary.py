@@ -131,9 +131,16 @@ class Glossary:
         return hits * 2 >= len(words)
 
     def canonical_tokens(
-        self, text: str, owner_words: frozenset[str] = frozenset(), agency_words: frozenset[str] = frozenset()
+        self,
+        text: str,
+        owner_words: frozenset[str] = frozenset(),
+        agency_words: frozenset[str] = frozenset(),
+        real_words: frozenset[str] = frozenset(),
     ) -> list[str]:
-        """Lower-case tokens of ``text`` without agency parts, owner names and version suffixes."""
+        """Lower-case tokens of ``text`` without agency parts, owner names and version suffixes.
+
+        A real word is no typo of an agency marker: "Perbaikan Bidan" (midwife) keeps its
+        object, where "bidan" read as "badan" would cut the name there."""
         parts = re.split(r"\s[-–|/]\s|[()\[\],:]", text.lower())
         tokens: list[str] = []
         for number, part in enumerate(parts):
@@ -141,7 +148,7 @@ class Glossary:
             if number > 0 and self.names_agency(words, agency_words):
                 continue
             for index, word in enumerate(words):
-                fixed = self.correct(word) or word
+                fixed = word if word in real_words else self.correct(word) or word
                 if fixed in self.markers:
                     words = words[:index]  # "SIMPEG Kab Bogor": the owner starts at the marker
                     break
@@ -166,7 +173,7 @@ class Glossary:
         ``real_words`` are never "repaired" into a glossary word: a word of the language that
         merely lies one edit from a glossary word ("pantai" beach, "pantau" monitor).
         """
-        tokens = self.canonical_tokens(text, owner_words, agency_words)
+        tokens = self.canonical_tokens(text, owner_words, agency_words, real_words)
         fixed_tokens: list[str] = []
         typo = False
         evidence: list[str] = []

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from pdn.errors import InputError
 
@@ -36,6 +37,7 @@ WORDNET_DIR = Path(os.environ.get("PDN_WORDNET_DIR", "/usr/share/wordnet"))
 FREEDICT_DIR = Path(os.environ.get("PDN_FREEDICT_DIR", "/usr/share/dictd"))
 FREEDICT_NAME = "freedict-eng-ind"
 THESAURUS = Path(os.environ.get("PDN_MYTHES_FILE", "/usr/share/mythes/th_id_ID_v2.dat"))
+PHRASE_WORDS = 3  # longest dictionary phrase (either side) whose words are read as translations
 OTHER_SENSES = 3  # WordNet senses after the most frequent one that a word may share (weakly)
 HINT = (
     "install the Debian packages in scripts/apt-packages.txt (scripts/run does it): wordnet-base,"
@@ -57,6 +59,7 @@ _DETACH = {
     "v": (("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""), ("s", "")),
 }
 _WORD = re.compile(r"^[a-z][a-z-]*$")
+_NUMBERED = re.compile(r"^\d+\.\s")
 _SENSE_NUMBER = re.compile(r"^\s*\d+\.\s*|\s+\d+\.\s*$")
 
 
@@ -121,29 +124,51 @@ def _read_lines(path: Path) -> list[str]:
         raise InputError(f"lexical resource {path} is missing: {error.strerror}", hint=HINT) from None
 
 
-def _freedict(folder: Path) -> dict[str, set[str]]:
-    """English headword -> single-word Indonesian translations, from the dictd files."""
+class _Dictionary(NamedTuple):
+    """The English-Indonesian dictionary as the lexicon reads it."""
+
+    words: dict[str, set[str]]  # English headword -> one-word translations, every sense
+    first: dict[str, set[str]]  # ... of the first sense of each entry only
+    phrases: dict[str, set[tuple[str, ...]]]  # headword -> translations of two or three words
+
+
+def _freedict(folder: Path) -> _Dictionary:
+    """The FreeDict dictionary from its dictd files: "orphanage" -> "panti asuhan", "keep" ->
+    "jaga" (first sense), "simpan", "membayar"."""
     index = _read_lines(folder / f"{FREEDICT_NAME}.index")
     try:
         with gzip.open(folder / f"{FREEDICT_NAME}.dict.dz", "rb") as handle:  # dictzip is gzip
             text = handle.read()
     except OSError as error:
         raise InputError(f"lexical resource {folder / FREEDICT_NAME}.dict.dz: {error}", hint=HINT) from None
-    table: dict[str, set[str]] = {}
+    found = _Dictionary({}, {}, {})
     for line in index:
-        parts = line.split("\t")
-        if len(parts) != 3 or parts[0].startswith("00database"):
+        fields = line.split("\t")
+        if len(fields) != 3 or fields[0].startswith("00database"):
             continue
-        head = parts[0].lower()
-        start, length = _b64(parts[1]), _b64(parts[2])
+        head = fields[0].lower()
+        start, length = _b64(fields[1]), _b64(fields[2])
         lines = text[start : start + length].decode("utf-8", "replace").splitlines()
-        # Header line, then alternating translation and gloss lines.
-        for translation in lines[1::2]:
+        for sense, translation in enumerate(_translation_lines(lines)):
             for item in _SENSE_NUMBER.sub("", translation).split(","):
                 word = item.strip().lower()
+                parts = tuple(word.split())
                 if _WORD.match(word):
-                    table.setdefault(head, set()).add(word)
-    return table
+                    found.words.setdefault(head, set()).add(word)
+                    if sense == 0:
+                        found.first.setdefault(head, set()).add(word)
+                elif 2 <= len(parts) <= PHRASE_WORDS and all(_WORD.match(part) for part in parts):
+                    found.phrases.setdefault(head, set()).add(parts)
+    return found
+
+
+def _translation_lines(lines: list[str]) -> list[str]:
+    """The translation lines of one dictd entry: a header line, then translation and gloss
+    lines alternating, except that numbered senses may come without a gloss ("1. rapat",
+    "2. temu", "encounter between people"): there the numbered lines are the translations."""
+    body = lines[1:]
+    numbered = [line for line in body if _NUMBERED.match(line)]
+    return numbered if numbered else body[0::2]
 
 
 def _thesaurus(path: Path) -> dict[str, list[str]]:
@@ -213,14 +238,60 @@ class Lexicon:
         roots = resources.files("Sastrawi").joinpath("Stemmer/data/kata-dasar.txt").read_text(encoding="utf-8")
         self.indonesian_roots = frozenset(word.strip() for word in roots.split() if word.strip())
         self._wordnet = _WordNet(wordnet_dir)
-        self._to_indonesian = _freedict(freedict_dir)
+        dictionary = _freedict(freedict_dir)
+        self._to_indonesian = dictionary.words
         self._to_english_raw = {word for words in self._to_indonesian.values() for word in words}
         roots_of = self._translation_roots(freedict_dir)
+        self._phrase_parts = self._align_phrases(dictionary.phrases, roots_of)
         self._synonyms_raw = _thesaurus(thesaurus)
+        # Back to English through first senses only: "bayar" is not "keep" (its third sense).
         self._to_english: dict[str, set[str]] = {}
-        for english, words in self._to_indonesian.items():
+        for english, words in dictionary.first.items():
             for word in words:
                 self._to_english.setdefault(roots_of.get(word) or word, set()).add(english)
+
+    def _align_phrases(self, phrases: dict[str, set[tuple[str, ...]]], roots_of: dict[str, str]) -> dict[str, set[str]]:
+        """English word -> Indonesian words it stands for inside a dictionary phrase.
+
+        A one-word headword stands for every word of its phrase ("orphanage" -> "panti",
+        "asuhan"). A phrase headword first pairs its words through the one-word entries
+        ("cooking oil" -> "minyak goreng": "oil" -> "minyak"); when one English word is left,
+        it stands for the one or two Indonesian words left ("cooking" -> "goreng"). English
+        words that are no WordNet noun or verb ("of", "for") never stand for anything.
+        """
+
+        def root(word: str) -> str:
+            return roots_of.get(word, word)
+
+        parts: dict[str, set[str]] = {}
+        for head, translations in phrases.items():
+            english = head.split()
+            if len(english) == 1:
+                known = {root(t) for t in self._to_indonesian.get(head, ())}
+                for words in translations:
+                    if not known & {root(t) for t in words}:  # "oil": "minyak", not "minyak bumi"
+                        parts.setdefault(head, set()).update(words)
+                continue
+            if len(english) > PHRASE_WORDS or not all(_WORD.match(w) for w in english):
+                continue
+            for words in translations | {(w,) for w in self._to_indonesian.get(head, ())}:
+                if len(words) not in (1, len(english)) or (len(english) > 2 and len(words) > 1):
+                    continue  # word order differs: "emergency room" / "unit gawat darurat"
+                left = [w for w in english if self._wordnet.base_forms(w)]
+                right = list(words)
+                for word in list(left):
+                    known = {root(t) for t in self._to_indonesian.get(word, ())}
+                    match = next((t for t in right if root(t) in known), None)
+                    if match is not None:
+                        left.remove(word)
+                        right.remove(match)
+                if len(left) == 1 and len(right) == 1:
+                    parts.setdefault(left[0], set()).update(right)
+                elif len(left) == len(right) == len(english):  # nothing paired ("swimming pool"):
+                    for word in left:  # a word no entry of its own translates stands for the phrase
+                        if not self._to_indonesian.get(word):
+                            parts.setdefault(word, set()).update(right)
+        return parts
 
     def _translation_roots(self, freedict_dir: Path) -> dict[str, str]:
         """Root of every affixed Indonesian word in the dictionary ("menyimpan" -> "simpan").
@@ -238,7 +309,7 @@ class Lexicon:
         index = freedict_dir / f"{FREEDICT_NAME}.index"
         stat = index.stat()
         version = importlib.metadata.version("pysastrawi")
-        tag = f"{stat.st_size}:{int(stat.st_mtime)}:{version}:{len(self.indonesian_roots)}"
+        tag = f"{stat.st_size}:{int(stat.st_mtime)}:{version}:{len(self.indonesian_roots)}:{len(self._to_english_raw)}"
         path = cache_dir() / "lexicon" / f"freedict-roots-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.json"
         try:
             cached = json.loads(path.read_text(encoding="utf-8"))
@@ -334,12 +405,21 @@ class Lexicon:
             for english in sorted(self._to_english.get(root, ())):
                 found.add(f"w:{english}")
                 found |= self._english_senses(english)
+            if any(lemma == word for lemma, _ in self._wordnet.base_forms(word)):
+                # Spelled alike in both languages ("map": a folder, and a map): both readings.
+                found |= self._english_senses(word) | self._translations(word, word)
         elif language == "en":
             found |= self._english_senses(root)
             found |= self._other_senses(root)
-            for indonesian in self._to_indonesian.get(root, ()):
-                found.add(f"w:{self._indonesian_root(indonesian) or indonesian}")
+            found |= self._translations(word, root)
         return frozenset(found)
+
+    def _translations(self, word: str, lemma: str) -> set[str]:
+        """``w:`` features of the Indonesian words the dictionary gives an English word, and of
+        the Indonesian phrase words it stands for ("orphanage": "panti", "asuh")."""
+        words = self._to_indonesian.get(lemma, set()) | self._phrase_parts.get(word, set())
+        words |= self._phrase_parts.get(lemma, set())
+        return {f"w:{self._indonesian_root(indonesian) or indonesian}" for indonesian in words}
 
     def describe(self, feature: str) -> str:
         """A feature as a reviewer reads it: the word, or a sense by its first two words."""

@@ -8,11 +8,15 @@ features it may share with others (its translations and WordNet senses).
   ("ternak") outweighs one in five hundred ("desa", "daerah"); two words that always stand
   together ("panti asuhan") share one word's weight.
 * Term similarity: 1 for the same root, ``TRANSLATION`` when one is a translation of the
-  other, ``SENSE`` when they share a sense, ``SPELLING`` for long roots with a long common
-  beginning (loanwords: "verifikasi" / "verification").
+  other, ``SENSE`` when they share a sense, ``SYNONYM`` for the Indonesian thesaurus,
+  ``BRIDGED`` when a thesaurus synonym of one translates the other, ``SPELLING`` for long
+  roots with a long common beginning (loanwords: "verifikasi" / "verification").
 * Name similarity: every term finds its best partner in the other name; the weighted share
-  of what is matched, averaged over both directions. Two names with the same object and
-  different actions ("Booking Panti Asuhan" / "Antrean Panti Asuhan") match only halfway.
+  of what is matched, averaged over both directions, less ``CONFLICT`` times the smaller of
+  the two unmatched shares. A name with an extra word ("Survei Hotel Cepat" / "Survei Hotel")
+  leaves nothing of the other unmatched and pays nothing; two names that each keep a word of
+  their own conflict: the same object with different actions ("Booking Panti Asuhan" /
+  "Antrean Panti Asuhan") scores well below half, however rare the object.
 * Blocking: only nodes sharing a rare feature are compared (a sparse product over features
   present in at most ``block_limit`` nodes): generic words never create a candidate pair.
 * Average linkage over the sparse graph of candidate pairs (pairs never compared count as 0),
@@ -36,6 +40,8 @@ SENSE = 0.7
 OTHER_SENSE = 0.6  # a shared sense that is not the most frequent one of both words
 SYNONYM = 0.7  # listed as synonyms by the Indonesian thesaurus
 SPELLING = 0.7
+CONFLICT = 0.5  # name similarity lost per unmatched share that both names have (see the module doc)
+BRIDGED = 0.6  # a thesaurus synonym of one word translates the other
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,12 @@ def _spelling(a: str, b: str) -> bool:
     return common >= 5 and common >= 0.6 * shorter
 
 
+def _bridged(fa: frozenset[str], fb: frozenset[str]) -> bool:
+    """A thesaurus synonym of one word is a translation of the other: "permohonan" lists
+    "permintaan" (root "minta"), which the dictionary gives for "request"."""
+    return any(f[:2] == "u:" and "w:" + f[2:] in fb for f in fa)
+
+
 def term_similarity(a: str, b: str, features: Callable[[str], frozenset[str]]) -> float:
     if a == b:
         return 1.0
@@ -83,6 +95,8 @@ def term_similarity(a: str, b: str, features: Callable[[str], frozenset[str]]) -
             return OTHER_SENSE
     if thesaurus:
         return SYNONYM
+    if _bridged(fa, fb) or _bridged(fb, fa):
+        return BRIDGED
     return SPELLING if _spelling(a[2:], b[2:]) else 0.0
 
 
@@ -103,6 +117,8 @@ def reason(a: str, b: str, features: Callable[[str], frozenset[str]], score: flo
         return "synonym (thesaurus)"
     if any(f.startswith("a:") for f in fa & fb):
         return "synonym in a less common sense"
+    if _bridged(fa, fb) or _bridged(fb, fa):
+        return "a synonym's translation"
     return "spelling"
 
 
@@ -195,7 +211,8 @@ class Scorer:
         return matched / total
 
     def name(self, x: Node, y: Node) -> float:
-        return 0.5 * (self._covered(x, y) + self._covered(y, x))
+        forward, backward = self._covered(x, y), self._covered(y, x)
+        return 0.5 * (forward + backward) - CONFLICT * min(1 - forward, 1 - backward)
 
     def explain(self, x: Node, y: Node) -> list[tuple[str, str, float]]:
         """(term of x, best partner in y, similarity) for the terms of x that found one."""
@@ -241,6 +258,7 @@ def learn_substitutes(
     minimum: int = 2,
     share: float = 0.6,
     context: float = 0.35,
+    linked: frozenset[str] | set[str] = frozenset(),
 ) -> dict[tuple[str, str], int]:
     """Word equivalences the inventory teaches through names that differ in one word only.
 
@@ -254,7 +272,9 @@ def learn_substitutes(
     So a pair is kept when it interchanges in >= ``minimum`` distinct contexts and in at least
     ``share`` of the contexts the rarer of its words interchanges in at all, and it is the
     best or nearly the best pair of both its words (competitive linking, as ``learn_links``).
-    Returns (word, word) -> number of contexts.
+    Two words that both have an equivalent learned from descriptions (``linked``: "logbook" ~
+    "catat", "pengajuan" ~ "submission") are not learned as one another's: objects that have
+    two functions make two actions look interchangeable. Returns (word, word) -> number of contexts.
     """
     together: dict[tuple[str, str], set[frozenset[str]]] = {}
     alone: dict[str, set[frozenset[str]]] = {}
@@ -275,7 +295,7 @@ def learn_substitutes(
         if len(right) != 1 or not right[0][0].startswith("w:"):
             continue
         (t, wt), (u, wu) = left[0], right[0]
-        if {language(t), language(u)} != {"id", "en"}:
+        if {language(t), language(u)} != {"id", "en"} or (t in linked and u in linked):
             continue  # a translation, or nothing: two Indonesian words on one object are two functions as often
         if all(v in y.terms for v in x.terms if v != t):
             continue  # the rest must be matched across the languages too ("kendaraan" ~ "vehicle"):
@@ -371,6 +391,7 @@ class TermSpace:
             keys.add(t)
             if t.startswith("w:"):
                 keys.add("u:" + t[2:])  # meets every term whose thesaurus entry lists it
+                keys |= {"w:" + f[2:] for f in keys if f.startswith("u:")}  # ... or translates a synonym
             if t.startswith("w:") and len(t) >= 8:
                 keys.add("prefix:" + t[2:7])
             for key in keys:
@@ -422,7 +443,7 @@ def name_similarities(weights: csr_matrix, covered: csr_matrix, i: np.ndarray, j
     totals[totals == 0] = 1.0
     forward = np.asarray(weights[i].multiply(covered[j]).sum(axis=1)).ravel() / totals[i]
     backward = np.asarray(weights[j].multiply(covered[i]).sum(axis=1)).ravel() / totals[j]
-    return np.asarray(0.5 * (forward + backward))
+    return np.asarray(0.5 * (forward + backward) - CONFLICT * np.minimum(1 - forward, 1 - backward))
 
 
 def merge_profiles(

@@ -101,6 +101,12 @@ def test_user_glossary_extends_shipped_one(tmp_path: Path, app: Any) -> None:
         load_glossary(bad)
 
 
+def test_a_real_word_is_no_typo_of_an_agency_marker() -> None:
+    # "badak" (rhino) is one edit from the marker "badan": read as the owner, it would cut the name
+    analysis = load_glossary().analyse("Perlindungan Badak", real_words=frozenset({"badak"}))
+    assert analysis.unknown == ("perlindungan", "badak")
+
+
 def test_edit_distance() -> None:
     assert edit_distance("slims", "silms") == 1
     assert edit_distance("kepegawaian", "kepegawain") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pdn.migrate import dedup, similar
@@ -43,6 +44,38 @@ def test_lexicon_roots_and_translations() -> None:
     assert "w:kendara" in lexicon.features("vehicle") or "w:vehicle" in lexicon.features("kendaraan")
     assert lexicon.features("census") & lexicon.features("sensus")
     assert lexicon.root("cinema") == ("cinema", "en")  # not Sastrawi's ci-nema -> "cema"
+
+
+def test_dictionary_phrases_numbered_senses_and_first_senses_back() -> None:
+    lexicon = load_lexicon()
+    assert {"w:bandar", "w:udara"} <= lexicon.features("airport")  # a one-word headword, "bandar udara"
+    assert "w:temu" in lexicon.features("meeting")  # a later numbered sense ("1. rapat", "2. temu", gloss)
+    assert "w:simpan" in lexicon.features("keep")  # every sense from English ...
+    assert "w:keep" not in lexicon.features("bayar")  # ... first senses only back: "keep" is third "membayar"
+
+
+def test_a_thesaurus_synonym_translating_the_other_word_bridges_them() -> None:
+    features = {"w:a": frozenset({"w:a", "u:minta"}), "w:b": frozenset({"w:b", "w:minta"})}
+    assert similar.term_similarity("w:a", "w:b", features.__getitem__) == similar.BRIDGED
+    assert similar.reason("w:a", "w:b", features.__getitem__, similar.BRIDGED) == "a synonym's translation"
+
+
+def test_conflicting_words_cost_more_than_an_extra_word() -> None:
+    scorer = similar.Scorer(lambda term: frozenset({term}))
+    base = similar.Node(("w:peta", "w:badak"), (1.0, 1.0), 1)
+    extra = similar.Node(("w:peta", "w:badak", "w:cepat"), (1.0, 1.0, 1.0), 1)
+    other = similar.Node(("w:sensus", "w:badak"), (1.0, 1.0), 1)
+    assert scorer.name(base, extra) == pytest.approx(5 / 6)  # all of "base" is matched: no conflict
+    assert scorer.name(base, other) == pytest.approx(0.5 - similar.CONFLICT * 0.5)  # each keeps a word of its own
+    space = similar.TermSpace([base, extra, other], scorer)
+    weights = space.weights([base, extra, other])
+    vectorised = similar.name_similarities(weights, similar.reach(weights, space), np.array([0, 0]), np.array([1, 2]))
+    assert vectorised.tolist() == pytest.approx([scorer.name(base, extra), scorer.name(base, other)])
+
+
+def test_two_letter_words_are_words(app: Any) -> None:
+    found = keys(app, app("1", "Pemeliharaan WC"), app("2", "Pemeliharaan WC"), app("3", "Pemeliharaan Dermaga"))
+    assert found[0] == found[1] != found[2]
 
 
 def test_thesaurus_synonyms_of_indonesian_words() -> None:
