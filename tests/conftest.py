@@ -1,10 +1,15 @@
-"""Tiers by folder: a test under tests/<tier>/ gets the marker <tier> (unit, lab, nodes, kube, vm)."""
+"""Tiers by folder: a test under tests/<tier>/ gets the marker <tier> (unit, lab, nodes, kube, vm, capi)."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
 import pytest
 
-TIERS = ("unit", "lab", "nodes", "kube", "vm")
+TIERS = ("unit", "lab", "nodes", "kube", "vm", "capi")
 
 
 def _below_tests(item: pytest.Item) -> tuple[str, ...]:
@@ -44,3 +49,23 @@ def _order_lab_areas(items: list[pytest.Item]) -> None:
     ordered = sorted((items[i] for i in positions), key=_lab_area_rank)  # stable: keeps order inside an area
     for position, item in zip(positions, ordered, strict=True):
         items[position] = item
+
+
+@pytest.fixture(scope="session")
+def own_lab(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str, str], AbstractContextManager[None]]:
+    """``with own_lab(NAMESPACE, LAB_PORT_BASE, NODES_PORT_BASE):`` a lab of the tier's own (state
+    folder, ports, node names), never the developer's; skips when podman or socat is missing."""
+
+    @contextlib.contextmanager
+    def enter(namespace: str, lab_port_base: str, nodes_port_base: str) -> Iterator[None]:
+        for tool in ("podman", "socat"):
+            if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
+                pytest.skip(f"{tool} is not installed")
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PDN_LAB_DIR", str(tmp_path_factory.mktemp("lab")))
+            env.setenv("PDN_LAB_PORT_BASE", lab_port_base)
+            env.setenv("PDN_NODES_NAMESPACE", namespace)
+            env.setenv("PDN_NODES_PORT_BASE", nodes_port_base)
+            yield
+
+    return enter

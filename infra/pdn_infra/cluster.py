@@ -10,11 +10,15 @@ failure domains over which KubeadmControlPlane spreads the control plane).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from pdn.naming import cluster_api_namespace
 from pdn.sites.model import Site, WorkerPool
@@ -62,6 +66,34 @@ def _ref(api_version: str, kind: str, name: str) -> dict[str, str]:
     return {"apiVersion": api_version, "kind": kind, "name": name}
 
 
+#: pulumi-kubernetes' annotation for how an object is deleted (foreground, background, orphan).
+DELETION_POLICY = "pulumi.com/deletionPropagationPolicy"
+
+
+def versioned_name(base: str, spec: dict[str, Any]) -> str:
+    """``base`` plus a digest of ``spec``: Cluster API templates are immutable, so a changed
+    template is a new object (the ClusterClass then points at it and the old one goes)."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()[:10]
+    return f"{base}-{digest}"
+
+
+@dataclass(frozen=True)
+class TemplateNames:
+    """The names of the templates the ClusterClass references. Those the provider's installation
+    owns (Metal3's) keep the site's plain names; those the stack creates are versioned."""
+
+    cluster: str
+    control_plane: str
+    control_plane_machine: str
+    worker_bootstrap: str
+    worker_machine: str
+
+    @classmethod
+    def plain(cls, site: Site) -> TemplateNames:
+        return cls(f"{site.id}-cluster", f"{site.id}-control-plane", f"{site.id}-control-plane",
+                   f"{site.id}-worker", f"{site.id}-worker")  # fmt: skip
+
+
 def _node_labels_patch(path: str) -> dict[str, Any]:
     return {
         "op": "add",
@@ -70,25 +102,26 @@ def _node_labels_patch(path: str) -> dict[str, Any]:
     }
 
 
-def cluster_class_spec(infra: InfrastructureProvider, site: Site) -> dict[str, Any]:
+def cluster_class_spec(infra: InfrastructureProvider, site: Site, names: TemplateNames | None = None) -> dict[str, Any]:
     """The national ClusterClass: kubeadm control plane and workers, patched from variables."""
     registration = "nodeRegistration/kubeletExtraArgs"
+    names = names or TemplateNames.plain(site)
     return {
         "kubernetesVersions": [site.kubernetes.version],
-        "infrastructure": {"templateRef": _ref(infra.api_version, infra.cluster_template_kind, f"{site.id}-cluster")},
+        "infrastructure": {"templateRef": _ref(infra.api_version, infra.cluster_template_kind, names.cluster)},
         "controlPlane": {
-            "templateRef": _ref(KCP, "KubeadmControlPlaneTemplate", f"{site.id}-control-plane"),
+            "templateRef": _ref(KCP, "KubeadmControlPlaneTemplate", names.control_plane),
             "machineInfrastructure": {
-                "templateRef": _ref(infra.api_version, infra.machine_template_kind, f"{site.id}-control-plane")
+                "templateRef": _ref(infra.api_version, infra.machine_template_kind, names.control_plane_machine)
             },
         },
         "workers": {
             "machineDeployments": [
                 {
                     "class": WORKER_CLASS,
-                    "bootstrap": {"templateRef": _ref(BOOTSTRAP, "KubeadmConfigTemplate", f"{site.id}-worker")},
+                    "bootstrap": {"templateRef": _ref(BOOTSTRAP, "KubeadmConfigTemplate", names.worker_bootstrap)},
                     "infrastructure": {
-                        "templateRef": _ref(infra.api_version, infra.machine_template_kind, f"{site.id}-worker")
+                        "templateRef": _ref(infra.api_version, infra.machine_template_kind, names.worker_machine)
                     },
                 }
             ]
@@ -218,28 +251,67 @@ def cluster_spec(site: Site, docker: DockerSettings | None = None) -> dict[str, 
 
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``extra`` merged in, mappings key by key (lists and values from ``extra``)."""
+    """``base`` with ``extra`` merged in: mappings key by key, lists joined, values from ``extra``."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merged(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = [*out[key], *value]
         else:
             out[key] = value
     return out
 
 
+#: Where every control-plane machine keeps the API server's authentication configuration.
+AUTHENTICATION_CONFIG = "/etc/kubernetes/authentication-config.yaml"
+#: The only requests an anonymous caller may make: health, and the ConfigMap kubeadm's
+#: bootstrap-token discovery reads before a joining node has any credential (it checks the
+#: cluster CA against the token's signature and the pinned CA hash).
+ANONYMOUS_PATHS = ("/livez", "/readyz", "/healthz", "/api/v1/namespaces/kube-public/configmaps/cluster-info")
+
+
+def authentication_configuration() -> dict[str, Any]:
+    """No anonymous requests but :data:`ANONYMOUS_PATHS` (``--anonymous-auth=false`` would stop
+    every node from joining: kubeadm's discovery is anonymous)."""
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1beta1",
+        "kind": "AuthenticationConfiguration",
+        "anonymous": {"enabled": True, "conditions": [{"path": path} for path in ANONYMOUS_PATHS]},
+    }
+
+
 def _kubeadm_hardening() -> dict[str, Any]:
-    """kubeadm settings every PDN control plane gets (seccomp default, no anonymous auth...)."""
+    """kubeadm settings every PDN control plane gets (anonymous requests only for health and
+    discovery, TLS 1.2 or later, no profiling)."""
+    volume = "authentication-config"
     return {
         "clusterConfiguration": {
             "apiServer": {
                 "extraArgs": [
-                    {"name": "anonymous-auth", "value": "false"},
+                    {"name": "authentication-config", "value": AUTHENTICATION_CONFIG},
                     {"name": "tls-min-version", "value": "VersionTLS12"},
                     {"name": "profiling", "value": "false"},
-                ]
+                ],
+                "extraVolumes": [
+                    {
+                        "name": volume,
+                        "hostPath": AUTHENTICATION_CONFIG,
+                        "mountPath": AUTHENTICATION_CONFIG,
+                        "readOnly": True,
+                        "pathType": "File",
+                    },
+                ],
             },
         },
+        "files": [
+            {
+                "path": AUTHENTICATION_CONFIG,
+                "owner": "root:root",
+                "permissions": "0600",
+                "content": yaml.safe_dump(authentication_configuration(), sort_keys=False),
+            }
+        ],
     }
 
 
@@ -270,9 +342,26 @@ class SiteCluster(pulumi.ComponentResource):
         kubeadm_spec = _kubeadm_hardening()
         worker_spec: dict[str, Any] = {"joinConfiguration": {"nodeRegistration": {"imagePullPolicy": "IfNotPresent"}}}
         templates: list[pulumi.Resource] = []
+        control_plane_spec = {"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}}
+        plain = TemplateNames.plain(site)
+        names = dataclasses.replace(
+            plain,
+            control_plane=versioned_name(plain.control_plane, control_plane_spec),
+            worker_bootstrap=versioned_name(plain.worker_bootstrap, {"template": {"spec": worker_spec}}),
+        )
         if docker is not None:  # the lab: the stack creates the Docker provider's templates too
             kubeadm_spec = merged(kubeadm_spec, docker_machines.control_plane_config(site, docker))
             worker_spec = merged(worker_spec, docker_machines.worker_config(site, docker))
+            control_plane_spec = {"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}}
+            lb_spec = docker_machines.cluster_template_spec(site, docker)
+            machine_spec = docker_machines.machine_template_spec(docker)
+            names = TemplateNames(
+                cluster=versioned_name(plain.cluster, lb_spec),
+                control_plane=versioned_name(plain.control_plane, control_plane_spec),
+                control_plane_machine=versioned_name(plain.control_plane_machine, machine_spec),
+                worker_bootstrap=versioned_name(plain.worker_bootstrap, {"template": {"spec": worker_spec}}),
+                worker_machine=versioned_name(plain.worker_machine, machine_spec),
+            )
 
             def infrastructure(resource: str, kind: str, object_name: str, spec: dict[str, Any]) -> pulumi.Resource:
                 return k8s.apiextensions.CustomResource(
@@ -280,32 +369,37 @@ class SiteCluster(pulumi.ComponentResource):
                     metadata=meta(object_name), spec=spec, opts=in_ns,
                 )  # fmt: skip
 
-            lb_spec = docker_machines.cluster_template_spec(docker)
-            machine_spec = docker_machines.machine_template_spec(docker)
             templates.append(
-                infrastructure(
-                    "infrastructure-cluster-template", infra.cluster_template_kind, f"{site.id}-cluster", lb_spec
+                k8s.core.v1.ConfigMap(
+                    f"{name}-load-balancer-config",
+                    metadata=meta(docker_machines.load_balancer_config_name(site)),
+                    data=docker_machines.load_balancer_config(),
+                    opts=in_ns,
                 )
             )
+            templates.append(
+                infrastructure("infrastructure-cluster-template", infra.cluster_template_kind, names.cluster, lb_spec)
+            )
             templates += [
-                infrastructure(
-                    f"{role}-machine-template", infra.machine_template_kind, f"{site.id}-{role}", machine_spec
+                infrastructure(f"{role}-machine-template", infra.machine_template_kind, object_name, machine_spec)
+                for role, object_name in (
+                    ("control-plane", names.control_plane_machine),
+                    ("worker", names.worker_machine),
                 )
-                for role in ("control-plane", "worker")
             ]
         control_plane = k8s.apiextensions.CustomResource(
             f"{name}-control-plane-template",
             api_version=KCP,
             kind="KubeadmControlPlaneTemplate",
-            metadata=meta(f"{site.id}-control-plane"),
-            spec={"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}},
+            metadata=meta(names.control_plane),
+            spec=control_plane_spec,
             opts=in_ns,
         )
         worker = k8s.apiextensions.CustomResource(
             f"{name}-worker-template",
             api_version=BOOTSTRAP,
             kind="KubeadmConfigTemplate",
-            metadata=meta(f"{site.id}-worker"),
+            metadata=meta(names.worker_bootstrap),
             spec={"template": {"spec": worker_spec}},
             opts=in_ns,
         )
@@ -314,12 +408,18 @@ class SiteCluster(pulumi.ComponentResource):
             api_version=CAPI,
             kind="ClusterClass",
             metadata=meta(CLASS_NAME),
-            spec=cluster_class_spec(infra, site),
+            spec=cluster_class_spec(infra, site, names),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[control_plane, worker, *templates]),
         )
         cluster_meta = meta(site.id)
+        # Background deletion: Cluster API takes the cluster down in its own order (machines,
+        # then the control plane, then the load balancer). Pulumi's default, foreground, lets the
+        # garbage collector delete every object the Cluster owns at once: the load balancer and
+        # the kubeconfig went first and the machines then waited for ever to be drained.
+        annotations = {DELETION_POLICY: "background"}
         if args.wait:
-            cluster_meta.annotations = {"pulumi.com/waitFor": READY_CONDITION}
+            annotations["pulumi.com/waitFor"] = READY_CONDITION
+        cluster_meta.annotations = annotations
         cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=CAPI,

@@ -12,12 +12,17 @@ facts :mod:`pdn.lab.realnodes` gives a node it joins itself:
   the kubelet to pick the machine's address from (nothing answers beyond the bridge);
 - the kubelet starts with the lab's runtime facts and the hardened settings, through a kubeadm
   patch of its KubeletConfiguration; the same two preflight checks are skipped;
-- etcd runs from the pinned etcd's image tag.
+- etcd runs from the pinned etcd's image tag;
+- the control-plane load balancer uses the lab's HAProxy template (``haproxy.cfg.tmpl``, a
+  ConfigMap the DockerClusterTemplate names) instead of the provider's default, which asks for
+  more file descriptors than a container may have here and health-checks with an anonymous
+  ``/healthz`` the hardened API server refuses.
 """
 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,16 +34,28 @@ IMAGES_MOUNT = "/opt/pdn/images"
 PATCHES_DIR = "/etc/kubernetes/patches"
 NETWORK_ENV = "/etc/pdn/node-network.env"
 DEFAULT_ROUTE = "ip route show default | grep -q . || ip route add default dev eth0"
+LOAD_BALANCER_TEMPLATE = Path(__file__).with_name("haproxy.cfg.tmpl")
 
 
-def cluster_template_spec(docker: DockerSettings) -> dict[str, Any]:
-    """DockerClusterTemplate: the control-plane load balancer from the lab's own image."""
+def load_balancer_config_name(site: Site) -> str:
+    """The ConfigMap (beside the Cluster) holding the load balancer's HAProxy template."""
+    return f"{site.id}-load-balancer"
+
+
+def load_balancer_config() -> dict[str, str]:
+    """The ConfigMap's data: the provider reads the template from the key ``value``."""
+    return {"value": LOAD_BALANCER_TEMPLATE.read_text(encoding="utf-8")}
+
+
+def cluster_template_spec(site: Site, docker: DockerSettings) -> dict[str, Any]:
+    """DockerClusterTemplate: the control-plane load balancer from the lab's own image and template."""
     return {
         "template": {
             "spec": {
                 "loadBalancer": {
                     "imageRepository": docker.load_balancer_image_repository,
                     "imageTag": docker.load_balancer_image_tag,
+                    "customHAProxyConfigTemplateRef": {"name": load_balancer_config_name(site)},
                 }
             }
         }

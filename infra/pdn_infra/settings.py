@@ -74,10 +74,10 @@ INFRASTRUCTURE_DEFAULTS: dict[InfrastructureKind, dict[str, str]] = {
 
 
 class DockerSettings(Camel):
-    """What Cluster API's Docker provider needs to make the lab's machines (``pdn stacks --lab
-    --capi`` fills it in; docs/capi.md): our node image, the load balancer image, the folder of
-    pod images every machine imports at boot, the ``kind`` network's subnet, and how many
-    machines the lab can hold."""
+    """What Cluster API's Docker provider needs to make the lab's machines (``pdn stacks up --lab``
+    fills it in for the site ``pdn lab capi up --for`` names; docs/capi.md): our node image, the
+    load balancer image, the folder of pod images every machine imports at boot, the ``kind``
+    network's subnet, and how many machines the lab can hold."""
 
     node_image: str = Field(pattern=r"^localhost/[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$")
     load_balancer_image_repository: str = Field(default="localhost/pdn", pattern=r"^localhost(/[a-z0-9._-]+)*$")

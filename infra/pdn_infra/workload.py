@@ -72,7 +72,10 @@ class NetworkAddons(pulumi.ComponentResource):
         self.resources.append(
             k8s.core.v1.ConfigMapPatch(
                 f"{name}-coredns",
-                metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="coredns", namespace=KUBE_SYSTEM),
+                # kubeadm wrote the Corefile: take the field over from its manager
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                    name="coredns", namespace=KUBE_SYSTEM, annotations={"pulumi.com/patchForce": "true"}
+                ),
                 data={"Corefile": COREFILE},
                 opts=child,
             )

@@ -1,6 +1,6 @@
 """``pdn test``: prepare what the tiers need, then run pytest over them.
 
-Tiers are folders under ``tests/`` (unit, lab, nodes, kube, vm). The README's test command is
+Tiers are folders under ``tests/`` (unit, lab, nodes, kube, vm, capi). The README's test command is
 ``scripts/run test``, which lands here and runs all of them.
 """
 
@@ -19,7 +19,7 @@ from pdn import paths
 from pdn.console import console
 from pdn.errors import InputError, PdnError
 
-TIERS = ("unit", "lab", "nodes", "kube", "vm")
+TIERS = ("unit", "lab", "nodes", "kube", "vm", "capi")
 
 
 def _prepare(tiers: list[str]) -> None:
@@ -28,15 +28,15 @@ def _prepare(tiers: list[str]) -> None:
     Doing this up front (instead of inside fixtures) gives the long, cached steps their own
     progress output and a clear failure message.
     """
-    if {"lab", "kube"} & set(tiers):
+    if {"lab", "kube", "capi"} & set(tiers):
         from pdn.toolchain import build_all
 
         build_all()
-    if {"nodes", "lab", "kube"} & set(tiers):
+    if {"nodes", "lab", "kube", "capi"} & set(tiers):
         from pdn.nodes import ensure_image
 
         ensure_image()
-    if {"lab", "kube"} & set(tiers):  # real nodes: both tiers start some, maybe at the same time
+    if {"lab", "kube", "capi"} & set(tiers):  # real nodes: these tiers start some, maybe at the same time
         from pdn.nodes.kubenode import ensure_kube_image
         from pdn.nodes.podimages import ensure_pod_images
         from pdn.sites import load_sites
@@ -51,17 +51,18 @@ def _prepare(tiers: list[str]) -> None:
 
 
 # The order the tiers run in; runs split into steps keep it (side tiers run one after another).
-RUN_ORDER = ("lab", "nodes", "kube", "unit", "vm")
+RUN_ORDER = ("lab", "nodes", "kube", "unit", "vm", "capi")
 NO_TESTS = 5  # pytest's exit code when a run selected nothing (e.g. -k matched only other tiers)
 
 #: Tiers that run beside another one, each in a pytest of its own, and the tier each prefers as
 #: partner. The lab tier is the longest (about 30 min in CI); the nodes tier (podman containers
 #: driven by Ansible) and then the kube tier (real nodes, mostly waiting on kubelets and kubeadm)
 #: run one after the other beside it, which together take about as long. The vm tier is one qemu VM
-#: under software emulation and goes beside the unit tier. Side tiers run one after another, never
+#: under software emulation and goes beside the unit tier, then the capi tier (Cluster API making a
+#: cluster of two machines, about 10 min). Side tiers run one after another, never
 #: two at once, so each tier's session fixtures (node containers, real nodes) end before the next
 #: tier's start: the host's inotify instances (128 per user) are shared by every systemd inside.
-BESIDE = {"nodes": "lab", "kube": "lab", "vm": "unit"}
+BESIDE = {"nodes": "lab", "kube": "lab", "vm": "unit", "capi": "unit"}
 
 
 def plan_runs(tiers: list[str], beside: bool) -> list[tuple[list[str], list[str]]]:
@@ -174,14 +175,14 @@ def combined_exit_code(codes: list[int]) -> int:
 
 def test_command(
     tier: list[str] = typer.Option(
-        list(TIERS), "--tier", "-t", help="Tier(s) to run: unit, lab, nodes, kube, vm. Default: all."
+        list(TIERS), "--tier", "-t", help="Tier(s) to run: unit, lab, nodes, kube, vm, capi. Default: all."
     ),
     keyword: str = typer.Option(None, "-k", help="Only tests matching this pytest -k expression."),
     prepare: bool = typer.Option(True, help="Build the toolchain, node image and VM image the tiers need first."),
     beside: bool = typer.Option(
         True,
-        help="Run the nodes and then the kube tier beside the lab tier, and the vm tier beside the unit "
-        "tier, each in a pytest of its own (their output is shown when the step ends).",
+        help="Run the nodes and then the kube tier beside the lab tier, and the vm and then the capi tier "
+        "beside the unit tier, each in a pytest of its own (their output is shown when the step ends).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,15 +80,8 @@ class RealSite:
 
 
 @pytest.fixture(scope="session")
-def real_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSite]:
-    for tool in ("podman", "socat"):
-        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
-            pytest.skip(f"{tool} is not installed")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PDN_LAB_DIR", str(tmp_path_factory.mktemp("lab")))
-        env.setenv("PDN_LAB_PORT_BASE", LAB_PORT_BASE)
-        env.setenv("PDN_NODES_NAMESPACE", NAMESPACE)
-        env.setenv("PDN_NODES_PORT_BASE", NODES_PORT_BASE)
+def real_site(own_lab: Callable[[str, str, str], AbstractContextManager[None]]) -> Iterator[RealSite]:
+    with own_lab(NAMESPACE, LAB_PORT_BASE, NODES_PORT_BASE):
         from pdn.lab import layout, runtime
         from pdn.lab.nodes_bridge import start_node_containers, stop_node_containers
         from pdn.up import plan_sites

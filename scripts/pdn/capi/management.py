@@ -29,6 +29,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,13 @@ def log_dir() -> Path:
 
 
 def watched_namespace(workload: str) -> str:
-    """The one namespace the managers reconcile and their webhooks check: the workload site's
-    Cluster API namespace. The lab's other stacks keep their Cluster objects (Metal3, never
-    reconciled) in the other sites' namespaces, out of the managers' way."""
+    """The namespace whose objects the managers' webhooks check: the workload site's Cluster API
+    namespace (the management site's own stack keeps its Metal3 Cluster in its own namespace).
+
+    The managers themselves watch every namespace: Cluster API v1.14.2's ``--namespace`` makes
+    controller-runtime build a multi-namespace cache, and the kubeadm control plane controller
+    then fails every reconcile ("failed to cast Machine informer to SharedIndexInformer",
+    util/controller/consistency.go). See docs/capi.md for what that means for the other Cluster."""
     return cluster_api_namespace(workload)
 
 
@@ -205,12 +210,11 @@ def ensure_services(site_id: str) -> None:
         wait_until(f"{socket_path} to appear", socket_path.is_socket, timeout=30, interval=0.2)
 
 
-def manager_args(item: Provider, namespace: str) -> list[str]:
-    """The manager's flags: only ``namespace`` watched, webhooks and health inside its own network
-    namespace, diagnostics on its loopback only, no leader election (one replica), topology on."""
+def manager_args(item: Provider) -> list[str]:
+    """The manager's flags: webhooks and health inside its own network namespace, diagnostics on
+    its loopback only, no leader election (one replica), topology on."""
     del item  # every manager takes the same flags (controller-runtime's and Cluster API's own)
     return [
-        f"--namespace={namespace}",
         f"--webhook-port={WEBHOOK_PORT}",
         f"--webhook-cert-dir={FILES}",
         f"--health-addr=:{HEALTH_PORT}",
@@ -221,7 +225,7 @@ def manager_args(item: Provider, namespace: str) -> list[str]:
     ]
 
 
-def run_args(site_id: str, item: Provider, image: str, namespace: str) -> list[str]:
+def run_args(site_id: str, item: Provider, image: str) -> list[str]:
     """``podman run`` arguments of one manager's container."""
     manager = next(m for m in images.MANAGERS if m.name == item.name)
     args = [
@@ -236,7 +240,7 @@ def run_args(site_id: str, item: Provider, image: str, namespace: str) -> list[s
     ]  # fmt: skip
     if item.name == "docker":
         args += ["-v", f"{run_dir() / 'docker.sock'}:{DOCKER_SOCKET}", "-e", f"DOCKER_HOST=unix://{DOCKER_SOCKET}"]
-    return [*args, "--entrypoint", manager.command, image, *manager_args(item, namespace)]
+    return [*args, "--entrypoint", manager.command, image, *manager_args(item)]
 
 
 def _container_image(name: str) -> str | None:
@@ -256,16 +260,16 @@ def _container_args(name: str) -> list[str] | None:
     return [str(arg) for arg in args] if isinstance(args, list) else None
 
 
-def ensure_container(site_id: str, item: Provider, image: str, namespace: str) -> bool:
+def ensure_container(site_id: str, item: Provider, image: str) -> bool:
     """Start the manager's container unless it already runs this image with these flags; True
     when (re)started."""
     name = container_name(item)
     current = _container_image(name)
-    if current == image and _container_args(name) == manager_args(item, namespace):
+    if current == image and _container_args(name) == manager_args(item):
         return False
     if current is not None:
         podman(["rm", "-f", name], timeout=60)
-    podman(run_args(site_id, item, image, namespace), timeout=120)
+    podman(run_args(site_id, item, image), timeout=120)
     return True
 
 
@@ -309,7 +313,7 @@ def up(site_id: str, workload: str, report: Report = _quiet) -> dict[str, str]:
         _apply(client, manifests.crds(item, webhook_url(site_id, item), ca_bundle))
         _apply(client, manifests.rbac(item))
     for item in PROVIDERS:
-        if ensure_container(site_id, item, image, namespace):
+        if ensure_container(site_id, item, image):
             report(item.name, f"started {container_name(item)} at {address(site_id, item)}")
     for item in PROVIDERS:
 
@@ -354,6 +358,22 @@ def _reachable_client(site_id: str) -> kube.Kube | None:
     except PdnError:
         return None
     return client if client.reachable(timeout=3) is None else None
+
+
+def approve_machine_certificates(workload: str, kubeconfig: Path, since: datetime, timeout: float = 300) -> int:
+    """Approve the kubelet serving certificates of the workload cluster's machines, as the lab
+    does for its own real nodes (:func:`pdn.lab.kube_addons.approve_serving_certificates`): the
+    hardened kubelets ask for them (``serverTLSBootstrap``) and nothing in a new cluster approves
+    them, so ``kubectl logs`` and ``exec`` fail until then. Returns how many nodes were served."""
+    from pdn.lab.kube_addons import approve_serving_certificates
+    from pdn.sites import load_sites
+
+    client = kube.Kube(kubeconfig)
+    nodes = {
+        node["metadata"]["name"]: next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+        for node in client.list_items(kube.path("v1", "nodes"))
+    }
+    return approve_serving_certificates(load_sites().site(workload), nodes, timeout, since, client=client)
 
 
 #: The label the Docker provider puts on every container it makes (machines, load balancers).

@@ -210,7 +210,9 @@ def apply_network_addons(site: Site) -> None:
         )
 
 
-def approve_serving_certificates(site: Site, nodes: dict[str, str], timeout: float, since: datetime) -> int:
+def approve_serving_certificates(
+    site: Site, nodes: dict[str, str], timeout: float, since: datetime, client: kube.Kube | None = None
+) -> int:
     """Approve the kubelet serving-certificate requests of the site's own new nodes.
 
     kubelets ask for their serving certificate through a CSR (``serverTLSBootstrap``), which
@@ -220,8 +222,9 @@ def approve_serving_certificates(site: Site, nodes: dict[str, str], timeout: flo
     the site CA. Only requests made at or after ``since`` (the join) count: a node made again
     under the name of a removed one has a new key, and the old node's approved request would
     otherwise pass for its certificate (its kubelet then answered logs and exec with a TLS error).
+    ``client``: the cluster the nodes joined (default: the site's lab cluster).
     """
-    client = kube.site(site.id)
+    client = client or kube.site(site.id)
     where = kube.path("certificates.k8s.io/v1", "certificatesigningrequests")
     wanted = {f"system:node:{name}": address for name, address in nodes.items()}
     cutoff = since.astimezone(UTC).replace(microsecond=0)  # creation times have whole seconds

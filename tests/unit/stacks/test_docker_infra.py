@@ -39,10 +39,14 @@ def docker_resources() -> list[Registered]:
 
 def test_the_lab_creates_the_docker_templates_the_class_references(docker_resources: list[Registered]) -> None:
     (cluster_template,) = of_kind(docker_resources, "DockerClusterTemplate")
-    machines = {r.meta["name"]: r for r in of_kind(docker_resources, "DockerMachineTemplate")}
+    machines = {r.meta["name"].rsplit("-", 1)[0]: r for r in of_kind(docker_resources, "DockerMachineTemplate")}
     assert set(machines) == {"cikarang-control-plane", "cikarang-worker"}
     lb = cluster_template.inputs["spec"]["template"]["spec"]["loadBalancer"]
-    assert lb == {"imageRepository": "localhost/pdn", "imageTag": "abcdef012345"}
+    assert lb == {
+        "imageRepository": "localhost/pdn",
+        "imageTag": "abcdef012345",
+        "customHAProxyConfigTemplateRef": {"name": "cikarang-load-balancer"},
+    }
     spec = machines["cikarang-worker"].inputs["spec"]["template"]["spec"]
     assert spec["customImage"] == DOCKER["nodeImage"]
     assert spec["extraMounts"] == [
@@ -51,8 +55,47 @@ def test_the_lab_creates_the_docker_templates_the_class_references(docker_resour
     (cluster_class,) = of_kind(docker_resources, "ClusterClass")
     refs = cluster_class.inputs["spec"]
     assert refs["infrastructure"]["templateRef"]["kind"] == "DockerClusterTemplate"
-    assert refs["controlPlane"]["machineInfrastructure"]["templateRef"]["name"] == "cikarang-control-plane"
+    created = {r.meta["name"] for r in docker_resources if r.kind.endswith("Template")}
+    referenced = {
+        refs["infrastructure"]["templateRef"]["name"],
+        refs["controlPlane"]["templateRef"]["name"],
+        refs["controlPlane"]["machineInfrastructure"]["templateRef"]["name"],
+        refs["workers"]["machineDeployments"][0]["bootstrap"]["templateRef"]["name"],
+        refs["workers"]["machineDeployments"][0]["infrastructure"]["templateRef"]["name"],
+    }
+    assert referenced == created and len(created) == 5
     assert refs["infrastructure"]["templateRef"]["apiVersion"] == "infrastructure.cluster.x-k8s.io/v1beta2"
+
+
+def test_the_load_balancer_fits_the_file_limit_and_checks_without_anonymous_requests(
+    docker_resources: list[Registered],
+) -> None:
+    (cluster_template,) = of_kind(docker_resources, "DockerClusterTemplate")
+    config_maps = {r.meta["name"]: r for r in of_kind(docker_resources, "ConfigMap")}
+    config = config_maps["cikarang-load-balancer"]
+    assert config.meta["namespace"] == cluster_template.meta["namespace"]
+    template = "\n".join(line for line in config.inputs["data"]["value"].splitlines() if not line.startswith("#"))
+    (maxconn,) = [int(line.split()[1]) for line in template.splitlines() if line.strip().startswith("maxconn")]
+    assert 2 * maxconn + 100 <= 20000  # haproxy wants about two descriptors per connection
+    assert "httpchk" not in template and "check-ssl" in template  # a TLS handshake, not GET /healthz
+    assert "127.0.0.11" not in template  # no Docker DNS under podman
+    assert "{{ JoinHostPort $backend.Address $.BackendControlPlanePort }}" in template
+
+
+def test_a_changed_template_is_a_new_object_because_cluster_api_templates_are_immutable() -> None:
+    def names(resources: list[Registered]) -> dict[str, str]:
+        return {r.kind: r.meta["name"] for r in resources if r.kind.endswith("Template") and "Machine" not in r.kind}
+
+    before = names(_run())
+    after = names(_run(docker={**DOCKER, "loadBalancerImageTag": "fedcba543210", "networkSubnet": "10.249.1.0/24"}))
+    assert before["DockerClusterTemplate"] != after["DockerClusterTemplate"]  # the load balancer image changed
+    assert before["KubeadmControlPlaneTemplate"] != after["KubeadmControlPlaneTemplate"]  # node-network.env did
+    assert names(_run()) == before  # the same inputs, the same names: nothing to replace
+
+
+def test_cluster_api_deletes_the_cluster_in_its_own_order(docker_resources: list[Registered]) -> None:
+    (cluster,) = of_kind(docker_resources, "Cluster")
+    assert cluster.meta["annotations"]["pulumi.com/deletionPropagationPolicy"] == "background"
 
 
 def test_the_lab_caps_the_topology_and_a_pool_it_does_not_name_gets_none(docker_resources: list[Registered]) -> None:
@@ -67,7 +110,14 @@ def test_machines_get_the_lab_node_settings_and_keep_the_hardening(docker_resour
     (kcp,) = of_kind(docker_resources, "KubeadmControlPlaneTemplate")
     spec = kcp.inputs["spec"]["template"]["spec"]["kubeadmConfigSpec"]
     args = {a["name"]: a["value"] for a in spec["clusterConfiguration"]["apiServer"]["extraArgs"]}
-    assert args["anonymous-auth"] == "false"
+    # anonymous requests only for health and for kubeadm's discovery (a joining node has no credential yet)
+    assert "anonymous-auth" not in args
+    files = {f["path"]: f for f in spec["files"]}
+    authentication = yaml.safe_load(files[args["authentication-config"]]["content"])
+    paths = {condition["path"] for condition in authentication["anonymous"]["conditions"]}
+    assert paths == {"/livez", "/readyz", "/healthz", "/api/v1/namespaces/kube-public/configmaps/cluster-info"}
+    (volume,) = spec["clusterConfiguration"]["apiServer"]["extraVolumes"]
+    assert volume["hostPath"] == volume["mountPath"] == args["authentication-config"] and volume["readOnly"]
     assert spec["clusterConfiguration"]["etcd"]["local"]["imageTag"].endswith("-0")
     registration = spec["initConfiguration"]["nodeRegistration"]
     assert registration["imagePullPolicy"] == "Never"
@@ -89,7 +139,8 @@ def test_metal3_stays_the_default_and_creates_no_infrastructure_template() -> No
     (cluster_class,) = of_kind(resources, "ClusterClass")
     assert cluster_class.inputs["spec"]["infrastructure"]["templateRef"]["kind"] == "Metal3ClusterTemplate"
     (kcp,) = of_kind(resources, "KubeadmControlPlaneTemplate")
-    assert "files" not in kcp.inputs["spec"]["template"]["spec"]["kubeadmConfigSpec"]
+    files = kcp.inputs["spec"]["template"]["spec"]["kubeadmConfigSpec"]["files"]
+    assert [f["path"] for f in files] == ["/etc/kubernetes/authentication-config.yaml"]  # none of the lab's
 
 
 @pytest.mark.parametrize(
@@ -139,7 +190,7 @@ def test_on_cluster_api_the_tenants_go_to_the_cluster_it_makes_after_its_pod_net
     }
     resources = run_program("ikn", config)
     (cluster,) = of_kind(resources, "Cluster")
-    assert cluster.meta["annotations"] == {"pulumi.com/waitFor": "condition=ControlPlaneInitialized"}
+    assert cluster.meta["annotations"]["pulumi.com/waitFor"] == "condition=ControlPlaneInitialized"
     providers = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
     assert sorted(p.inputs.get("clusterIdentifier", "") for p in providers) == ["pdn-ikn", "pdn-ikn-workload"]
     assert [r.name for r in resources if r.type == "kubernetes:yaml/v2:ConfigGroup"] == ["network-kube-router"]
