@@ -20,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from pdn.mappings import deep_merged
 from pdn.naming import cluster_api_namespace
 from pdn.sites.model import Site, WorkerPool
 from pdn_infra import docker_machines
@@ -250,19 +251,6 @@ def cluster_spec(site: Site, docker: DockerSettings | None = None) -> dict[str, 
     }
 
 
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``extra`` merged in: mappings key by key, lists joined, values from ``extra``."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        elif isinstance(value, list) and isinstance(out.get(key), list):
-            out[key] = [*out[key], *value]
-        else:
-            out[key] = value
-    return out
-
-
 #: Where every control-plane machine keeps the API server's authentication configuration.
 AUTHENTICATION_CONFIG = "/etc/kubernetes/authentication-config.yaml"
 #: The only requests an anonymous caller may make: health, and the ConfigMap kubeadm's
@@ -350,8 +338,8 @@ class SiteCluster(pulumi.ComponentResource):
             worker_bootstrap=versioned_name(plain.worker_bootstrap, {"template": {"spec": worker_spec}}),
         )
         if docker is not None:  # the lab: the stack creates the Docker provider's templates too
-            kubeadm_spec = merged(kubeadm_spec, docker_machines.control_plane_config(site, docker))
-            worker_spec = merged(worker_spec, docker_machines.worker_config(site, docker))
+            kubeadm_spec = deep_merged(kubeadm_spec, docker_machines.control_plane_config(site, docker))
+            worker_spec = deep_merged(worker_spec, docker_machines.worker_config(site, docker))
             control_plane_spec = {"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}}
             lb_spec = docker_machines.cluster_template_spec(site, docker)
             machine_spec = docker_machines.machine_template_spec(docker)

@@ -16,22 +16,10 @@ from typing import Any
 
 from pdn import safeload
 from pdn.errors import InputError
+from pdn.mappings import deep_merged
 
 TOKEN = re.compile(r"[a-z0-9]+")
 VERSION = re.compile(r"^(v?\d+([.]\d+)*|v|rev\d*|(19|20)\d\d)$")
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Lists are appended, mappings merged recursively, scalars replaced."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        elif isinstance(value, list) and isinstance(out.get(key), list):
-            out[key] = list(out[key]) + [item for item in value if item not in out[key]]
-        else:
-            out[key] = value
-    return out
 
 
 def deletions(word: str) -> set[str]:
@@ -224,5 +212,5 @@ def load_glossary(extra: Path | None = None) -> Glossary:
         more = safeload.load_yaml(extra) or {}
         if not isinstance(more, dict):
             raise InputError(f"glossary {extra} must be a mapping like the shipped glossary.yaml")
-        data = _merge(data, more)
+        data = deep_merged(data, more)
     return Glossary(data)
