@@ -93,14 +93,6 @@ def ensure_controllers_image() -> str:
         return _build(containerfile, context, f"{CONTROLLERS_REPO}:{_digest(context, containerfile)}")
 
 
-def lb_tag() -> str:
-    """The load balancer image's tag (a digest of its recipe and of the Debian base image)."""
-    containerfile = RECIPES / "haproxy" / "Containerfile"
-    with tempfile.TemporaryDirectory(prefix="pdn-capi-haproxy-", dir=cache_dir()) as tmp:
-        context = _stage_lb(Path(tmp))
-        return _digest(context, containerfile, ensure_image())
-
-
 def _stage_lb(context: Path) -> Path:
     config = context / "rootfs" / "usr" / "local" / "etc" / "haproxy" / "haproxy.cfg"
     config.parent.mkdir(parents=True)
