@@ -330,24 +330,24 @@ class SiteCluster(pulumi.ComponentResource):
         kubeadm_spec = _kubeadm_hardening()
         worker_spec: dict[str, Any] = {"joinConfiguration": {"nodeRegistration": {"imagePullPolicy": "IfNotPresent"}}}
         templates: list[pulumi.Resource] = []
+        if docker is not None:  # the lab's machine facts go into the kubeadm templates
+            kubeadm_spec = deep_merged(kubeadm_spec, docker_machines.control_plane_config(site, docker))
+            worker_spec = deep_merged(worker_spec, docker_machines.worker_config(site, docker))
         control_plane_spec = {"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}}
+        worker_template_spec = {"template": {"spec": worker_spec}}
         plain = TemplateNames.plain(site)
         names = dataclasses.replace(
             plain,
             control_plane=versioned_name(plain.control_plane, control_plane_spec),
-            worker_bootstrap=versioned_name(plain.worker_bootstrap, {"template": {"spec": worker_spec}}),
+            worker_bootstrap=versioned_name(plain.worker_bootstrap, worker_template_spec),
         )
         if docker is not None:  # the lab: the stack creates the Docker provider's templates too
-            kubeadm_spec = deep_merged(kubeadm_spec, docker_machines.control_plane_config(site, docker))
-            worker_spec = deep_merged(worker_spec, docker_machines.worker_config(site, docker))
-            control_plane_spec = {"template": {"spec": {"kubeadmConfigSpec": kubeadm_spec}}}
             lb_spec = docker_machines.cluster_template_spec(site, docker)
             machine_spec = docker_machines.machine_template_spec(docker)
-            names = TemplateNames(
+            names = dataclasses.replace(
+                names,
                 cluster=versioned_name(plain.cluster, lb_spec),
-                control_plane=versioned_name(plain.control_plane, control_plane_spec),
                 control_plane_machine=versioned_name(plain.control_plane_machine, machine_spec),
-                worker_bootstrap=versioned_name(plain.worker_bootstrap, {"template": {"spec": worker_spec}}),
                 worker_machine=versioned_name(plain.worker_machine, machine_spec),
             )
 
@@ -388,7 +388,7 @@ class SiteCluster(pulumi.ComponentResource):
             api_version=BOOTSTRAP,
             kind="KubeadmConfigTemplate",
             metadata=meta(names.worker_bootstrap),
-            spec={"template": {"spec": worker_spec}},
+            spec=worker_template_spec,
             opts=in_ns,
         )
         cluster_class = k8s.apiextensions.CustomResource(
