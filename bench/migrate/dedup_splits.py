@@ -30,7 +30,9 @@ from pdn.migrate.metrics import by_split
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--split", choices=("seen", "tuning", "heldout", "heldout2", "heldout3", "heldout4"), default="heldout"
+        "--split",
+        choices=("seen", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"),
+        default="heldout",
     )
     parser.add_argument("--apps", type=int, default=24_400)
     parser.add_argument("--datacenters", type=int, default=None)

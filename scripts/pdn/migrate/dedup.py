@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,15 +93,19 @@ def _key(concepts: frozenset[str]) -> str:
     return "fn-" + "-".join(sorted(concepts))
 
 
-def repair_typos(frequency: Counter[str]) -> dict[str, str]:
+def repair_typos(frequency: Counter[str], readable: Callable[[str], bool] | None = None) -> dict[str, str]:
     """Rare word -> the much more frequent word it is one edit from (two for 8+ letters).
 
     The inventory is its own dictionary: "ternka" (once) -> "ternak" (seven times). A typo
     may have four letters ("byar" -> "bayar"); what it is repaired to has five or more.
+    With ``readable`` (does either language's morphology read the word: a root, or a root with
+    affixes), a word no language reads is also repaired to a readable one however rare:
+    "pngiriman" (once) -> "pengiriman" (twice); a small inventory spells most words only a few times.
     """
+    readable = readable or (lambda word: False)
     index: dict[str, set[str]] = {}
     for word, count in frequency.items():
-        if count >= TYPO_TARGET and len(word) >= 5:
+        if len(word) >= 5 and (count >= TYPO_TARGET or readable(word)):
             for variant in deletions(word) | {word}:
                 index.setdefault(variant, set()).add(word)
     mapping: dict[str, str] = {}
@@ -112,7 +116,13 @@ def repair_typos(frequency: Counter[str]) -> dict[str, str]:
         if len(word) >= 8:
             variants |= {second for first in deletions(word) for second in deletions(first)}
         wanted = TYPO_TARGET * count
-        candidates = {c for v in variants for c in index.get(v, ()) if c != word and frequency[c] >= wanted}
+        unreadable = not readable(word)
+        candidates = {
+            c
+            for v in variants
+            for c in index.get(v, ())
+            if c != word and (frequency[c] >= wanted or (unreadable and frequency[c] >= count and readable(c)))
+        }
         limit = 2 if len(word) >= 8 else 1
         scored = sorted((edit_distance(word, c), -frequency[c], c) for c in candidates)
         if scored and scored[0][0] <= limit:
@@ -121,15 +131,27 @@ def repair_typos(frequency: Counter[str]) -> dict[str, str]:
 
 
 def real_words(apps: Sequence[App], lexicon: Lexicon) -> frozenset[str]:
-    """Words the glossary must not "repair": roots of either language, and words that several
-    names spell the same way and the stemmer can read ("pengajuan": not a typo of "pengaduan")."""
+    """Words the glossary must not "repair": roots of either language, words that several
+    names spell the same way and the stemmer can read ("pengajuan": not a typo of "pengaduan"),
+    and affixed words whose root the inventory also writes in another form ("pengasapan" once,
+    next to "asap" and "mengasapi": not a typo of "pengadaan")."""
     frequency: Counter[str] = Counter()
     for app in apps:
         frequency.update(set(WORD.findall(f"{app.name} {app.description}".lower())))
+    forms: Counter[str] = Counter()
+    for word in frequency:
+        root, language = lexicon.root(word)
+        if language == "id" and len(word) >= 4:
+            forms[root] += 1
+
+    def attested(word: str) -> bool:
+        root, language = lexicon.root(word)
+        return language == "id" and root != word and forms[root] >= 2
+
     return frozenset(
         word
         for word, count in frequency.items()
-        if len(word) >= 5 and (lexicon.is_word(word) or (count >= 3 and lexicon.root(word)[1] != "?"))
+        if len(word) >= 5 and (lexicon.is_word(word) or (count >= 3 and lexicon.root(word)[1] != "?") or attested(word))
     )
 
 
@@ -162,8 +184,16 @@ def _parse(
     frequency: Counter[str] = Counter()
     for item in parsed:
         frequency.update({t for t in item.analysis.unknown if len(t) >= 3 and not t.isdigit()})
-    # A real word of either language is not a typo of a more frequent one ("hostel", "hotel").
-    repaired = {word: fixed for word, fixed in repair_typos(frequency).items() if word not in real}
+
+    def readable(word: str) -> bool:
+        return lexicon.root(word)[1] != "?"
+
+    # A real word of either language is not a typo of a more frequent one ("hostel", "hotel", "hall").
+    repaired = {
+        word: fixed
+        for word, fixed in repair_typos(frequency, readable).items()
+        if word not in real and not lexicon.is_word(word)
+    }
     for item in parsed:
         for token in item.analysis.unknown:
             if len(token) < MIN_LETTERS or token.isdigit() or Glossary.names_agency([token], item.agency_words):
@@ -206,11 +236,13 @@ def _bound(parsed: Sequence[_Parsed], learned: dict[str, str], lexicon: Lexicon)
             continue
         key = _key(item.analysis.concepts)
         core = bool(item.analysis.core)
+        # A qualifier names where or for whom, not what: next to one alone ("Penyuluhan Desa"),
+        # a word that merely comes with it is the function itself, not part of the key.
         result.append(
             all(
                 t in (item.defined, lexicon.root(item.defined)[0])
                 or learned_roots.get(t) == key
-                or with_key[t, key] >= BOUND_TO_KEY * apps_with[t]
+                or (core and with_key[t, key] >= BOUND_TO_KEY * apps_with[t])
                 or (with_any[t] >= BOUND_TO_CORE * apps_with[t] and with_core[t] >= GENERIC_CORE * apps_with[t])
                 or (core and apps_with[t] == 1)
                 for t in words
@@ -235,7 +267,10 @@ def _terms(item: _Parsed, lexicon: Lexicon) -> list[tuple[str, float]]:
 
 def _collocations(names: Sequence[Sequence[str]]) -> dict[str, float]:
     """Weight factor per word: 1/n for a word that almost always stands next to others, n words
-    in all ("panti asuhan", "bus antar jemput"): the phrase is one thing and weighs like one word."""
+    in all ("panti asuhan", "bus antar jemput"): the phrase is one thing and weighs like one word.
+    Both words must mostly come together (of the more frequent one's names, not the rarer's):
+    an object that a small inventory names with one action only ("Peta Guru") is no phrase
+    with that action, which goes with other objects too."""
     alone: Counter[str] = Counter()
     pairs: Counter[tuple[str, str]] = Counter()
     for terms in names:
@@ -250,7 +285,7 @@ def _collocations(names: Sequence[Sequence[str]]) -> dict[str, float]:
         return word
 
     for (a, b), together in pairs.items():
-        if together >= 2 and together >= 0.8 * min(alone[a], alone[b]):
+        if together >= 2 and together >= 0.8 * max(alone[a], alone[b]):
             group.setdefault(a, a)
             group.setdefault(b, b)
             group[find(a)] = find(b)
@@ -403,7 +438,11 @@ def _similarity(
         minimum=SUBSTITUTE_CONTEXTS,
         linked={t for pair in links for t in pair},
     )
-    scorer = similar.Scorer(lookup, links, substitutes)
+
+    def word(term: str) -> bool:  # a dictionary word of either language, not a spelling of one
+        return term[2:] in lexicon.indonesian_roots or lexicon.is_english(term[2:])
+
+    scorer = similar.Scorer(lookup, links, substitutes, word)
     labels, weights, covered = similar.cluster(
         nodes, scorer, blocking, CUT, block_limit=BLOCK_LIMIT, profile_cut=PROFILE_CUT
     )

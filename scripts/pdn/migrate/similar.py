@@ -10,7 +10,9 @@ features it may share with others (its translations and WordNet senses).
 * Term similarity: 1 for the same root, ``TRANSLATION`` when one is a translation of the
   other, ``SENSE`` when they share a sense, ``SYNONYM`` for the Indonesian thesaurus,
   ``BRIDGED`` when a thesaurus synonym of one translates the other, ``SPELLING`` for long
-  roots with a long common beginning (loanwords: "verifikasi" / "verification").
+  roots with a long common beginning (loanwords: "verifikasi" / "verification") and for two
+  spellings one edit apart (two for long words) of which at most one is a dictionary word
+  ("ketinting" / "katinting"; never "pantai" / "pantau", two words of the language).
 * Name similarity: every term finds its best partner in the other name; the weighted share
   of what is matched, averaged over both directions, less ``CONFLICT`` times the smaller of
   the two unmatched shares. A name with an extra word ("Survei Hotel Cepat" / "Survei Hotel")
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
+
+from pdn.migrate.glossary import deletions, edit_distance
 
 TRANSLATION = 0.9
 LEARNED = 0.8
@@ -70,13 +74,24 @@ def _spelling(a: str, b: str) -> bool:
     return common >= 5 and common >= 0.6 * shorter
 
 
+def variant(a: str, b: str) -> bool:
+    """Two spellings of one word: one edit apart, two when both are long, same first letter."""
+    shorter = min(len(a), len(b))
+    if shorter < 5 or a[0] != b[0] or abs(len(a) - len(b)) > 2:
+        return False
+    return edit_distance(a, b) <= (2 if shorter >= 8 else 1)
+
+
 def _bridged(fa: frozenset[str], fb: frozenset[str]) -> bool:
     """A thesaurus synonym of one word is a translation of the other: "permohonan" lists
     "permintaan" (root "minta"), which the dictionary gives for "request"."""
     return any(f[:2] == "u:" and "w:" + f[2:] in fb for f in fa)
 
 
-def term_similarity(a: str, b: str, features: Callable[[str], frozenset[str]]) -> float:
+def term_similarity(
+    a: str, b: str, features: Callable[[str], frozenset[str]], word: Callable[[str], bool] | None = None
+) -> float:
+    """How alike two terms are; ``word`` tells a dictionary word (for spelling variants)."""
     if a == b:
         return 1.0
     if a[:2] != "w:" or b[:2] != "w:":
@@ -97,7 +112,11 @@ def term_similarity(a: str, b: str, features: Callable[[str], frozenset[str]]) -
         return SYNONYM
     if _bridged(fa, fb) or _bridged(fb, fa):
         return BRIDGED
-    return SPELLING if _spelling(a[2:], b[2:]) else 0.0
+    if _spelling(a[2:], b[2:]):
+        return SPELLING
+    if word is not None and not (word(a) and word(b)) and variant(a[2:], b[2:]):
+        return SPELLING
+    return 0.0
 
 
 def reason(a: str, b: str, features: Callable[[str], frozenset[str]], score: float) -> str:
@@ -183,17 +202,19 @@ class Scorer:
         features: Callable[[str], frozenset[str]],
         links: Mapping[tuple[str, str], float] | None = None,
         substitutes: Mapping[tuple[str, str], int] | None = None,
+        word: Callable[[str], bool] | None = None,
     ) -> None:
         self.features = features
         self.links = links or {}
         self.substitutes = substitutes or {}
+        self.word = word
         self._cache: dict[tuple[str, str], float] = {}
 
     def term(self, a: str, b: str) -> float:
         key = (a, b) if a <= b else (b, a)
         found = self._cache.get(key)
         if found is None:
-            found = term_similarity(a, b, self.features)
+            found = term_similarity(a, b, self.features, self.word)
             if found < LEARNED and key in self.links:
                 found = LEARNED
             if found < SUBSTITUTE and key in self.substitutes:
@@ -394,6 +415,8 @@ class TermSpace:
                 keys |= {"w:" + f[2:] for f in keys if f.startswith("u:")}  # ... or translates a synonym
             if t.startswith("w:") and len(t) >= 8:
                 keys.add("prefix:" + t[2:7])
+            if t.startswith("w:") and len(t) >= 7 and scorer.word is not None:  # spelling variants
+                keys |= {"del:" + v for v in deletions(t[2:]) | {t[2:]}}
             for key in keys:
                 by_key.setdefault(key, []).append(i)
         for a, b in [*scorer.links, *scorer.substitutes]:

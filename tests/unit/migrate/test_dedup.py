@@ -146,3 +146,21 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def index(path: Path) -> dict[str, dict[str, str]]:
     return {row["app_id"]: row for row in rows(path)}
+
+
+def test_a_qualifier_alone_binds_no_function_word(app: Any) -> None:
+    """ "Penyuluhan Desa" (village counselling) is not the village information system, however
+    often "penyuluhan" comes with "desa"; the head function's own phrasings still key as village."""
+    village = [
+        app(str(i), name)
+        for i, name in enumerate(
+            ["Sistem Informasi Desa", "SIDesa", "Aplikasi Profil Desa", "Village Information System"]
+        )
+    ]
+    counselling = [
+        app(f"c{i}", name) for i, name in enumerate(["Penyuluhan Desa", "SI Penyuluhan Desa", "Penyuluhan Desa"])
+    ]
+    assigned = {a.app_id: a.key for a in dedup.assign(village + counselling, load_glossary())}
+    assert len({assigned[a.app_id] for a in village}) == 1
+    assert len({assigned[a.app_id] for a in counselling}) == 1
+    assert assigned["c0"] != assigned["0"]

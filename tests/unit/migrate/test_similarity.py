@@ -214,3 +214,37 @@ def test_blocking_ignores_generic_words() -> None:
     nodes = [similar.Node((f"w:x{i}", "w:desa"), (5.0, 0.5), 1) for i in range(6)]
     pairs = similar.candidate_pairs(nodes, lambda t: frozenset({t}), block_limit=3)
     assert pairs == []  # "desa" is in 6 names > 3: never a block
+
+
+def test_a_small_inventory_repairs_unreadable_words_to_readable_ones() -> None:
+    counts = __import__("collections").Counter({"pengiriman": 2, "pngiriman": 1, "hostel": 1, "hotel": 2})
+    readable = {"pengiriman", "hostel", "hotel"}.__contains__
+    assert dedup.repair_typos(counts, readable) == {"pngiriman": "pengiriman"}
+    assert dedup.repair_typos(counts) == {}  # without morphology: too rare to be sure
+
+
+def test_spelling_variants_meet_unless_both_are_words() -> None:
+    none: dict[str, frozenset[str]] = {}
+    features = lambda t: none.get(t, frozenset())  # noqa: E731
+    assert similar.term_similarity("w:ketinting", "w:katinting", features, lambda t: False) == similar.SPELLING
+    assert similar.term_similarity("w:hostel", "w:hotel", features, lambda t: True) == 0.0
+    assert similar.term_similarity("w:ketinting", "w:katinting", features) == 0.0  # no dictionary, no guess
+    scorer = similar.Scorer(features, word=lambda t: False)
+    nodes = [
+        similar.Node(("w:anyam", "w:ketinting"), (1.0, 1.0), 1),
+        similar.Node(("w:anyam", "w:katinting"), (1.0, 1.0), 1),
+    ]
+    space = similar.TermSpace(nodes, scorer)
+    assert space.matrix[space.index["w:ketinting"], space.index["w:katinting"]] == similar.SPELLING
+
+
+def test_an_object_named_with_one_action_is_no_phrase() -> None:
+    names = (
+        [["w:peta", "w:guru"]] * 3
+        + [["w:peta", "w:hotel"]] * 4
+        + [["w:panti", "w:asuh", "w:bayar"]] * 3
+        + [["w:bayar", "w:hotel"]] * 3
+    )
+    factor = dedup._collocations(names)
+    assert "w:peta" not in factor and "w:guru" not in factor
+    assert factor["w:panti"] == factor["w:asuh"] == 0.5
