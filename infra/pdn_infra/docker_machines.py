@@ -141,12 +141,14 @@ def worker_config(site: Site, docker: DockerSettings) -> dict[str, Any]:
 
 
 def replicas(site: Site, docker: DockerSettings | None, pool: str | None) -> int:
-    """Replicas of the control plane (``pool`` None) or of one worker pool: the site model's,
-    unless the lab caps them."""
+    """Replicas of the control plane (``pool`` None) or of one worker pool: the site model's, at
+    most the lab's cap (what this machine holds), so that scaling a pool in the site model scales
+    the lab's machines too, up to the cap."""
     if pool is None:
-        default = site.kubernetes.control_plane.replicas
-        return default if docker is None or docker.control_plane_replicas is None else docker.control_plane_replicas
+        model = site.kubernetes.control_plane.replicas
+        cap = None if docker is None else docker.control_plane_replicas
+        return model if cap is None else min(model, cap)
     model = next(p.replicas for p in site.kubernetes.worker_pools if p.name == pool)
     if docker is None or docker.worker_replicas is None:
         return model
-    return docker.worker_replicas.get(pool, 0)
+    return min(model, docker.worker_replicas.get(pool, 0))

@@ -84,9 +84,11 @@ class DockerSettings(Camel):
     load_balancer_image_tag: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
     images_dir: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$", description="Host folder of the pod image archives")
     network_subnet: str = Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
-    control_plane_replicas: int | None = Field(default=None, ge=1, le=5, description="Lab cap; default: site model")
+    control_plane_replicas: int | None = Field(
+        default=None, ge=1, le=5, description="Lab cap on the site model's count"
+    )
     worker_replicas: dict[str, int] | None = Field(
-        default=None, description="Lab: replicas per worker pool; pools not named get 0. Default: site model"
+        default=None, description="Lab cap per worker pool on the site model's count; pools not named get 0"
     )
 
 

@@ -19,8 +19,11 @@ import pulumi_kubernetes as k8s
 
 from pdn.sites.model import Site
 
-#: The Cluster condition after which Cluster API has written the workload kubeconfig.
-READY_CONDITION = "condition=ControlPlaneInitialized"
+#: What the Cluster says once Cluster API has written the workload kubeconfig. Not the condition
+#: ``ControlPlaneInitialized``: Cluster API never advances that condition's observedGeneration
+#: once it holds, and Pulumi's condition wait (as ``kubectl wait``) requires it to match the
+#: object's generation, so every later update of the Cluster (a pool scaled) waited for ever.
+READY_CONDITION = "jsonpath={.status.initialization.controlPlaneInitialized}=true"
 
 
 def _kubeconfig(data: Any) -> str:

@@ -6,6 +6,10 @@ stack needs (its partners' object stores). The managers run on cikarang's cluste
 then creates its Cluster there and Cluster API's Docker provider makes the machines: containers
 of the real-node image on the ``kind`` network. The stack is destroyed at the end (asserted by
 the last test) and everything else goes with the lab.
+
+The site model is a copy of ``stacks/sites.yaml`` (``PDN_SITES``) whose workload site starts with
+one worker in its first pool; the tests scale that pool by writing a new copy and re-running the
+stack, as an operator edits the site model.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class CapiLab:
 
     workspace: object
     kubeconfig_dir: Path
+    models_dir: Path
     management: str = MANAGEMENT
     workload: str = WORKLOAD
     outcomes: dict[str, object] = field(default_factory=dict)
@@ -50,6 +55,16 @@ class CapiLab:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
+    def scale_first_pool(self, replicas: int) -> None:
+        """Write a site model whose workload site has ``replicas`` workers in its first pool, point
+        ``PDN_SITES`` at it and rewrite the lab's stack files from it (the next run applies it)."""
+        from pdn.sites.resize import resized_model
+        from pdn.stacks import crds
+        from pdn.stacks.workspace import lab_workspace
+
+        os.environ["PDN_SITES"] = str(resized_model(self.models_dir, WORKLOAD, replicas))
+        self.workspace = lab_workspace([WORKLOAD], crds.fetch())
+
     def workload_kubeconfig(self) -> Path:
         """The workload cluster's kubeconfig, from the Secret Cluster API keeps beside the Cluster."""
         path = self.kubeconfig_dir / "workload.yaml"
@@ -65,7 +80,11 @@ class CapiLab:
 def capi_lab(
     own_lab: Callable[[str, str, str], AbstractContextManager[None]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CapiLab]:
-    with own_lab(NAMESPACE, LAB_PORT_BASE, NODES_PORT_BASE):
+    from pdn.sites.resize import resized_model
+
+    models = tmp_path_factory.mktemp("site-models")
+    with own_lab(NAMESPACE, LAB_PORT_BASE, NODES_PORT_BASE), pytest.MonkeyPatch.context() as env:
+        env.setenv("PDN_SITES", str(resized_model(models, WORKLOAD, 1)))
         from pdn.capi import management
         from pdn.lab import runtime
         from pdn.lab.nodes_bridge import start_node_containers, stop_node_containers
@@ -79,7 +98,7 @@ def capi_lab(
             start_node_containers(MANAGEMENT, 1, real=True)
             management.up(MANAGEMENT, WORKLOAD)
             workspace = lab_workspace([WORKLOAD], crds.fetch())
-            yield CapiLab(workspace, tmp_path_factory.mktemp("kubeconfigs"))
+            yield CapiLab(workspace, tmp_path_factory.mktemp("kubeconfigs"), models)
         finally:
             if not os.environ.get("PDN_KEEP_NODES"):
                 management.down(MANAGEMENT, purge=True)

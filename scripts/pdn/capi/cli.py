@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -72,3 +74,21 @@ def down_command(site: str | None = SiteOption) -> None:
 
     down(_site(site), report=_say)
     console.print("[green]capi down[/]")
+
+
+@app.command("inventory")
+def inventory_command(
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write (default: .lab/capi/machines-inventory.yml)."
+    ),
+) -> None:
+    """Write an Ansible inventory of the machines Cluster API made (by site and Kubernetes role),
+    each reachable over SSH on 127.0.0.1 with its host key pinned; harden them with
+    `pdn harden --inventory PATH`. Re-run it after the machines change (scaling, rollout)."""
+    from pdn.capi.machines import write_inventory
+    from pdn.capi.state import capi_dir
+
+    path, nodes = write_inventory(out or capi_dir() / "machines-inventory.yml")
+    for node in nodes:
+        _say(node.name, f"{node.role}, ssh 127.0.0.1:{node.port}")
+    console.print(f"[green]inventory[/] of {len(nodes)} machine(s): {path}\nnext: pdn harden --inventory {path}")

@@ -30,7 +30,11 @@ def role_group(role: str) -> str:
 
 def inventory_data(nodes: Sequence[Node]) -> dict[str, Any]:
     """The inventory as a dict: ``all.children`` holds one group per site and per role, and
-    ``kubernetes`` holds the three role groups."""
+    ``kubernetes`` holds the three role groups. Every node's host key is pinned in one file."""
+    host_keys = {node.host_keys for node in nodes} or {known_hosts_path()}
+    if len(host_keys) > 1:
+        raise ValueError(f"one inventory pins its host keys in one file, not {len(host_keys)}")
+    (known_hosts,) = host_keys
     sites: dict[str, dict[str, Any]] = {}
     roles: dict[str, dict[str, Any]] = {role_group(role): {"hosts": {}} for role in ROLES}
     for node in nodes:
@@ -50,7 +54,7 @@ def inventory_data(nodes: Sequence[Node]) -> dict[str, Any]:
                 "ansible_user": "ansible",
                 "ansible_ssh_private_key_file": str(ssh_key_path()),
                 "ansible_ssh_common_args": (
-                    f"-o UserKnownHostsFile={known_hosts_path()} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+                    f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
                 ),
             },
             "children": {

@@ -62,10 +62,15 @@ class Node:
     user: str = USER
     state: str = "running"
     address: str = ""  # its address on the site network (real Kubernetes nodes only)
+    known_hosts: Path | None = None  # its pinned host key's file (default: the lab nodes' file)
 
     @property
     def key_path(self) -> Path:
         return ssh_key_path()
+
+    @property
+    def host_keys(self) -> Path:
+        return self.known_hosts or known_hosts_path()
 
     @property
     def group_role(self) -> str:
@@ -222,7 +227,7 @@ def _run_container(node: Node, image: str, kube: KubeRun | None = None) -> None:
     podman(args)
 
 
-def _install_key(name: str) -> None:
+def install_key(name: str) -> None:
     public = ssh_key_path().with_suffix(".pub").read_text()
     script = (
         f"install -d -m 0700 -o {USER} -g {USER} /home/{USER}/.ssh && "
@@ -232,7 +237,7 @@ def _install_key(name: str) -> None:
     podman(["exec", "-i", name, "sh", "-c", script], input_text=public)
 
 
-def _host_key(name: str, deadline: float) -> str:
+def read_host_key(name: str, deadline: float) -> str:
     def read() -> tuple[int, str, str]:
         proc = podman(["exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"], check=False)
         return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
@@ -250,7 +255,7 @@ def ssh_base_args(node: Node) -> list[str]:
     return [
         "ssh", "-i", str(ssh_key_path()), "-p", str(node.port),
         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5",
-        "-o", f"UserKnownHostsFile={known_hosts_path()}", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={node.host_keys}", "-o", "StrictHostKeyChecking=yes",
         f"{node.user}@{node.host}",
     ]  # fmt: skip
 
@@ -319,8 +324,8 @@ def start_nodes(
             step.advance()
         for node in planned:
             step.update(doing=f"SSH host key of {node.name}")
-            keys[node.name] = _host_key(node.name, deadline)
-            _install_key(node.name)
+            keys[node.name] = read_host_key(node.name, deadline)
+            install_key(node.name)
             step.advance()
     _write_known_hosts(planned, keys)
     if kube is None:  # real nodes are reached through the lab's bridges, which start after this

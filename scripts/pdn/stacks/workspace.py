@@ -72,6 +72,8 @@ def _pulumi_bin_dirs() -> list[str]:
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key.startswith(("PULUMI_", "PATH", "HOME"))}
+    if "PDN_SITES" in os.environ:  # the program and the policy pack read the same site model as this process
+        env["PDN_SITES"] = str(Path(os.environ["PDN_SITES"]).resolve())  # the program runs in its own folder
     env.update(extra or {})
     path = [str(plugin_dir()), *_pulumi_bin_dirs(), str(Path(sys.executable).parent), env.get("PATH", "")]
     env["PATH"] = os.pathsep.join(p for p in path if p)
@@ -95,11 +97,16 @@ def repo_workspace(backend: str | None) -> Workspace:
     return Workspace(paths.repo_root(), env, paths.repo_root() / "infra" / "policy", None, lab=False)
 
 
+#: Workers of the first pool the lab's Cluster API may make (a machine is a real node: ~0.5 GiB).
+LAB_WORKER_CAP = 2
+
+
 def capi_overrides(site: str) -> dict[str, Any]:
     """Lab values for the site whose Cluster the lab's Cluster API reconciles (``pdn lab capi up
     --for SITE``): the Cluster API objects go to the management site's cluster, the machines are
-    Docker provider containers of our node image (one control-plane machine and one worker of the
-    first pool: what this machine holds), and the tenants and backups go to the cluster they make."""
+    Docker provider containers of our node image (the site model's replicas, capped at what this
+    machine holds: one control-plane machine and two workers of the first pool), and the tenants
+    and backups go to the cluster they make."""
     from pdn.capi import state
 
     managing = state.management_site()
@@ -119,7 +126,7 @@ def capi_overrides(site: str) -> dict[str, Any]:
         "imagesDir": str(images_dir()),
         "networkSubnet": management.ensure_kind_network(),
         "controlPlaneReplicas": 1,
-        "workerReplicas": {first_pool: 1},
+        "workerReplicas": {first_pool: LAB_WORKER_CAP},
     }
     return {
         "kubeconfig": str(endpoints.kubeconfig_path(managing)),

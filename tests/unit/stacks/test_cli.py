@@ -173,3 +173,14 @@ def test_lab_up_takes_owed_first_backups_where_velero_runs_and_only_warns_when_i
     assert taken == ["cikarang", "batam"], "no server, nothing to take: ikn is skipped"
     out = " ".join(capsys.readouterr().out.split())  # as one line, however the console wrapped it
     assert "warning:" in out and "to-cikarang is not Available" in out and "pdn backup server up --site batam" in out
+
+
+def test_the_program_reads_the_site_model_this_process_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PDN_SITES", "other/sites.yaml")  # relative: the program runs in its own folder
+    monkeypatch.setenv("PDN_UNRELATED", "x")
+    env = workspace.base_env()
+    assert env["PDN_SITES"] == str(tmp_path / "other" / "sites.yaml")
+    assert "PDN_UNRELATED" not in env
+    monkeypatch.delenv("PDN_SITES")
+    assert "PDN_SITES" not in workspace.base_env()

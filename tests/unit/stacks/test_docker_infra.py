@@ -18,7 +18,7 @@ DOCKER = {
     "imagesDir": "/root/.cache/pdn/images",
     "networkSubnet": "10.249.0.0/24",
     "controlPlaneReplicas": 1,
-    "workerReplicas": {"general-a": 1},
+    "workerReplicas": {"general-a": 2},
 }
 
 
@@ -103,7 +103,28 @@ def test_the_lab_caps_the_topology_and_a_pool_it_does_not_name_gets_none(docker_
     topology = cluster.inputs["spec"]["topology"]
     assert topology["controlPlane"]["replicas"] == 1
     replicas = {md["name"]: md["replicas"] for md in topology["workers"]["machineDeployments"]}
-    assert replicas == {"general-a": 1, "general-b": 0, "general-c": 0, "storage-a": 0}
+    assert replicas == {"general-a": 2, "general-b": 0, "general-c": 0, "storage-a": 0}
+
+
+@pytest.mark.parametrize(("model", "cap", "expected"), [(1, 2, 1), (2, 2, 2), (4, 2, 2), (0, 2, 0), (3, None, 3)])
+def test_scaling_a_pool_in_the_site_model_scales_the_lab_up_to_its_cap(
+    model: int, cap: int | None, expected: int
+) -> None:
+    from pdn.sites import load_sites
+    from pdn_infra.docker_machines import replicas
+    from pdn_infra.settings import DockerSettings
+
+    site = load_sites().site("cikarang")
+    pools = [pool.model_copy(update={"replicas": model}) for pool in site.kubernetes.worker_pools]
+    scaled = site.model_copy(
+        update={"kubernetes": site.kubernetes.model_copy(update={"worker_pools": pools})}
+    )  # fmt: skip
+    caps = {**DOCKER, "workerReplicas": None if cap is None else {"general-a": cap}}
+    docker = DockerSettings.model_validate(caps)
+    assert replicas(scaled, docker, "general-a") == expected
+    assert replicas(scaled, docker, "general-b") == (model if cap is None else 0)
+    assert replicas(scaled, docker, None) == 1
+    assert replicas(scaled, None, "general-a") == model
 
 
 def test_machines_get_the_lab_node_settings_and_keep_the_hardening(docker_resources: list[Registered]) -> None:
@@ -190,7 +211,10 @@ def test_on_cluster_api_the_tenants_go_to_the_cluster_it_makes_after_its_pod_net
     }
     resources = run_program("ikn", config)
     (cluster,) = of_kind(resources, "Cluster")
-    assert cluster.meta["annotations"]["pulumi.com/waitFor"] == "condition=ControlPlaneInitialized"
+    # the v1beta2 status field, not the condition: its observedGeneration stays at its first value
+    assert cluster.meta["annotations"]["pulumi.com/waitFor"] == (
+        "jsonpath={.status.initialization.controlPlaneInitialized}=true"
+    )
     providers = [r for r in resources if r.type == "pulumi:providers:kubernetes"]
     assert sorted(p.inputs.get("clusterIdentifier", "") for p in providers) == ["pdn-ikn", "pdn-ikn-workload"]
     assert [r.name for r in resources if r.type == "kubernetes:yaml/v2:ConfigGroup"] == ["network-kube-router"]
