@@ -222,6 +222,7 @@ def by_hand(bootstrap: dict[str, str], machine: dict[str, Any], balancer: str, o
 
 
 def with_cluster_api(models: Path, out: Path) -> tuple[dict[str, float], dict[str, str], dict[str, Any], str]:
+    from pdn.capi.management import MACHINE_LABEL
     from pdn.lab import endpoints
     from pdn.sites.resize import resized_model
     from pdn.stacks import crds
@@ -257,17 +258,14 @@ def with_cluster_api(models: Path, out: Path) -> tuple[dict[str, float], dict[st
                                  "-o", "json"))  # fmt: skip
     endpoint = cluster["spec"]["controlPlaneEndpoint"]
     balancer = f"{endpoint['host']}:{endpoint['port']}"
-    (machine,) = [
-        c
-        for c in podman_json("ps", "--filter", "label=cluster.x-k8s.io/cluster-name=" + WORKLOAD, "--format", "json")
-        if c["Labels"].get("io.x-k8s.kind.role") == "control-plane"
-    ]
+    listed = podman_json("ps", "--filter", f"label={MACHINE_LABEL}={WORKLOAD}", "--format", "json")
+    (machine,) = [c for c in listed if c["Labels"].get("io.x-k8s.kind.role") == "control-plane"]
     info = podman_json("inspect", machine["Id"])[0]
     began = time.monotonic()
     run(lab_workspace([WORKLOAD], crds.fetch()), [WORKLOAD], "destroy", policy=False)
 
     def gone() -> bool:
-        listed = podman_json("ps", "-a", "--filter", f"label=cluster.x-k8s.io/cluster-name={WORKLOAD}",
+        listed = podman_json("ps", "-a", "--filter", f"label={MACHINE_LABEL}={WORKLOAD}",
                              "--format", "json")  # fmt: skip
         return not listed
 
