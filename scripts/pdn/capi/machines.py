@@ -108,9 +108,10 @@ def expose(nodes: list[Node], timeout: float = 120) -> None:
     for pid_file in layout.run_dir(management).glob(f"ssh-bridge-{BRIDGE_PREFIX}*.pid"):
         if pid_file.stem not in wanted:
             stop(ssh_bridge_spec(management, pid_file.stem.removeprefix("ssh-bridge-"), 0, ""))
-    for node in nodes:
-        if running_pid(_bridge(management, node)) is None:
-            start(_bridge(management, node))
+    for node in nodes:  # restarted every time: a replaced Machine can move another one's port
+        if running_pid(_bridge(management, node)) is not None:
+            stop(_bridge(management, node))
+        start(_bridge(management, node))
     for node in nodes:
         wait_for_ssh(node, timeout=max(5.0, deadline - time.monotonic()))
 
