@@ -22,6 +22,7 @@ from pdn import kube
 from pdn.capi import state
 from pdn.capi.management import MACHINE_LABEL
 from pdn.errors import PdnError
+from pdn.lab import layout
 from pdn.lab.processes import running_pid, start, stop
 from pdn.lab.sitenet import ssh_bridge_spec
 from pdn.nodes.inventory import inventory_data
@@ -102,8 +103,6 @@ def expose(nodes: list[Node], timeout: float = 120) -> None:
     path = known_hosts_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text("".join(f"[{n.host}]:{n.port} {keys[n.name]}\n" for n in nodes), encoding="utf-8")
-    from pdn.lab import layout
-
     wanted = {f"ssh-bridge-{BRIDGE_PREFIX}{node.name}" for node in nodes}
     for pid_file in layout.run_dir(management).glob(f"ssh-bridge-{BRIDGE_PREFIX}*.pid"):
         if pid_file.stem not in wanted:

@@ -151,7 +151,7 @@ def real_words(apps: Sequence[App], lexicon: Lexicon) -> frozenset[str]:
     return frozenset(
         word
         for word, count in frequency.items()
-        if len(word) >= 5 and (lexicon.is_word(word) or (count >= 3 and lexicon.root(word)[1] != "?") or attested(word))
+        if len(word) >= 5 and (lexicon.is_word(word) or (count >= 3 and lexicon.reads(word)) or attested(word))
     )
 
 
@@ -185,13 +185,10 @@ def _parse(
     for item in parsed:
         frequency.update({t for t in item.analysis.unknown if len(t) >= 3 and not t.isdigit()})
 
-    def readable(word: str) -> bool:
-        return lexicon.root(word)[1] != "?"
-
     # A real word of either language is not a typo of a more frequent one ("hostel", "hotel", "hall").
     repaired = {
         word: fixed
-        for word, fixed in repair_typos(frequency, readable).items()
+        for word, fixed in repair_typos(frequency, lexicon.reads).items()
         if word not in real and not lexicon.is_word(word)
     }
     for item in parsed:
@@ -440,7 +437,7 @@ def _similarity(
     )
 
     def word(term: str) -> bool:  # a dictionary word of either language, not a spelling of one
-        return term[2:] in lexicon.indonesian_roots or lexicon.is_english(term[2:])
+        return lexicon.is_word(term[2:])
 
     scorer = similar.Scorer(lookup, links, substitutes, word)
     labels, weights, covered = similar.cluster(

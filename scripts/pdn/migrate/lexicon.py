@@ -348,6 +348,10 @@ class Lexicon:
         """A root of either language as it stands (not a typo of one)."""
         return word in self.indonesian_roots or bool(self._wordnet.base_forms(word))
 
+    def reads(self, word: str) -> bool:
+        """Either language's morphology reads the word: a root, or a root with affixes."""
+        return self.root(word)[1] != "?"
+
     def is_english(self, word: str) -> bool:
         """A WordNet lemma as it stands (or an inflection of one)."""
         return bool(self._wordnet.base_forms(word))
