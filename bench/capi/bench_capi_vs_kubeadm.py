@@ -6,22 +6,26 @@ Runs in a lab of its own (state folder, ports from 26100, node names ``pdnbenchc
 tier's ports, so not beside it) and removes everything at the end. Steps, in one run:
 
 1. **Cluster API**: the management plane on cikarang (``pdn lab capi up``'s code), then ikn's
-   stack with one control-plane machine and one worker (``pulumi up``), timed until both nodes are
-   Ready; the first pool scaled to two workers in the site model and ``pulumi up`` again, timed
-   until the third node is Ready; ``pulumi destroy`` until no machine is left. What Cluster API
-   rendered for each machine (its bootstrap data) and how CAPD ran the control-plane container are
-   kept for step 2.
+   stack at the previous Kubernetes patch release (toolchain unit ``kubernetes-previous``) with one
+   control-plane machine and one worker (``pulumi up``), timed until both nodes are Ready; the
+   first pool scaled to two workers in the site model and ``pulumi up`` again, timed until the
+   third node is Ready; the site model moved to its own release and ``pulumi up`` again, timed
+   until every machine is replaced and every node Ready at the new release; ``pulumi destroy``
+   until no machine is left. What Cluster API rendered for each machine (its bootstrap data) and
+   how CAPD ran the control-plane container are kept for step 2.
 2. **kubeadm by hand**: the same containers (the control-plane machine's image, mounts, tmpfs,
    security options and ulimits, read from ``podman inspect``) started with podman; on each, the
    files and commands of the bootstrap data Cluster API rendered, run with ``podman exec`` as an
    operator would by hand: ``kubeadm init`` on the first, kube-router applied, ``kubeadm join`` on
-   the second, timed until both nodes are Ready; a third container joined, timed until Ready.
-   Only the control-plane endpoint differs: the first container's address instead of CAPD's
-   load balancer (a cluster made by hand with one control-plane node needs none).
+   the second, timed until both nodes are Ready; a third container joined, timed until Ready; then
+   kubeadm's own upgrade procedure, in place, node after node: the new kubeadm copied in,
+   ``kubeadm upgrade apply`` on the control plane (``kubeadm upgrade node`` on the workers), the
+   node drained, the new kubelet copied in and restarted, the node uncordoned, timed until every
+   node is Ready at the new release. Only the control-plane endpoint differs: the first
+   container's address instead of CAPD's load balancer (a cluster made by hand with one
+   control-plane node needs none).
 
-A Kubernetes patch upgrade is not measured: the lab has one Kubernetes version built (the node
-image and the control-plane images are per version). Writes out/bench/capi-vs-kubeadm.json and
-prints a table for docs/benchmarks.md.
+Writes out/bench/capi-vs-kubeadm.json and prints a table for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -67,16 +71,41 @@ def ready_nodes(kubeconfig: Path) -> int:
     return sum(1 for c in conditions if c["status"] == "True")
 
 
-def timed(what: str, action: Callable[[], object], kubeconfig: Callable[[], Path], nodes: int) -> float:
-    """Seconds from starting ``action`` until ``nodes`` nodes are Ready."""
+def ready_nodes_at(kubeconfig: Path, version: str) -> int:
+    """Ready nodes whose kubelet runs ``version``, 0 while any node runs another one."""
+    try:
+        items = json.loads(kubectl(kubeconfig, "get", "nodes", "-o", "json"))["items"]
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+        return 0
+    if {node["status"]["nodeInfo"]["kubeletVersion"] for node in items} != {version}:
+        return 0
+    return ready_nodes(kubeconfig)
+
+
+def timed(
+    what: str, action: Callable[[], object], kubeconfig: Callable[[], Path], nodes: int, version: str | None = None
+) -> float:
+    """Seconds from starting ``action`` until ``nodes`` nodes are Ready (all at ``version``, if given)."""
     from pdn.wait import wait_until
+
+    def done() -> bool:
+        config = kubeconfig()
+        return (ready_nodes(config) if version is None else ready_nodes_at(config, version)) >= nodes
 
     began = time.monotonic()
     action()
-    wait_until(what, lambda: ready_nodes(kubeconfig()) >= nodes, timeout=TIMEOUT, interval=2)
+    wait_until(what, done, timeout=2 * TIMEOUT, interval=2)
     seconds = time.monotonic() - began
     print(f"{what}: {seconds:.0f} s", flush=True)
     return seconds
+
+
+def releases() -> tuple[str, str]:
+    """(the release the cluster starts at, the site model's release it is upgraded to)."""
+    from pdn.nodes.kubenode import release
+    from pdn.toolchain.lock import load_lock
+
+    return load_lock().units["kubernetes-previous"].version, release()
 
 
 def podman_json(*args: str) -> Any:
@@ -207,6 +236,27 @@ def by_hand(bootstrap: dict[str, str], machine: dict[str, Any], balancer: str, o
         podman(["exec", control_plane, "kubeadm", "token", "create", secret, "--ttl", "15m"], check=False)
         run_by_hand(name, files, commands)
 
+    def upgrade_node(name: str, first: bool, target: str) -> None:
+        from pdn.lab.realnodes import IGNORED_PREFLIGHT
+        from pdn.toolchain import resolve
+
+        podman(["cp", str(resolve("kubeadm")), f"{name}:/usr/local/bin/kubeadm"])
+        patches = "--patches=/etc/kubernetes/patches"
+        if first:
+            ignored = ",".join(IGNORED_PREFLIGHT)
+            podman(["exec", name, "kubeadm", "upgrade", "apply", target, "--yes", patches,
+                    f"--ignore-preflight-errors={ignored}"], timeout=900)  # fmt: skip
+        else:
+            podman(["exec", name, "kubeadm", "upgrade", "node", patches], timeout=900)
+        kubectl(admin, "drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s")
+        podman(["cp", str(resolve("kubelet")), f"{name}:/usr/local/bin/kubelet"])
+        podman(["exec", name, "systemctl", "restart", "kubelet"])
+        kubectl(admin, "uncordon", name)
+
+    def upgrade(target: str) -> None:
+        for index, name in enumerate([control_plane, *workers]):
+            upgrade_node(name, index == 0, target)
+
     try:
         result["create_seconds"] = timed("kubeadm by hand: init, pod network, join, until 2 Ready",
                                          create_control_plane, lambda: admin, 2)  # fmt: skip
@@ -216,6 +266,9 @@ def by_hand(bootstrap: dict[str, str], machine: dict[str, Any], balancer: str, o
 
         result["scale_up_seconds"] = timed("kubeadm by hand: one more worker until Ready",
                                            lambda: join(workers[1], address()), lambda: admin, 3)  # fmt: skip
+        target = releases()[1]
+        result["upgrade_seconds"] = timed(f"kubeadm by hand: upgrade in place to {target}, until 3 Ready",
+                                          lambda: upgrade(target), lambda: admin, 3, target)  # fmt: skip
     finally:
         podman(["rm", "-f", "-t", "5", control_plane, *workers], check=False)
     return result
@@ -245,22 +298,28 @@ def with_cluster_api(models: Path, out: Path) -> tuple[dict[str, float], dict[st
             workload_config.chmod(0o600)
         return workload_config
 
-    def up(replicas: int) -> None:
-        os.environ["PDN_SITES"] = str(resized_model(models, WORKLOAD, replicas))
+    previous, target = releases()
+
+    def up(replicas: int, version: str = previous, upgrade_from: tuple[str, ...] = ()) -> None:
+        model = resized_model(models, WORKLOAD, replicas, version=version, upgrade_from=upgrade_from)
+        os.environ["PDN_SITES"] = str(model)
         (outcome,) = run(lab_workspace([WORKLOAD], crds.fetch()), [WORKLOAD], "up", policy=True)
-        print(f"pulumi up ({replicas} worker(s)): {outcome.changes}", flush=True)
+        print(f"pulumi up ({replicas} worker(s), {version}): {outcome.changes}", flush=True)
 
     result["create_seconds"] = timed("Cluster API: pulumi up until 2 Ready", lambda: up(1), workload, 2)
     result["scale_up_seconds"] = timed("Cluster API: pool 1 -> 2 in the site model, pulumi up, until Ready",
                                        lambda: up(2), workload, 3)  # fmt: skip
     bootstrap = machine_bootstrap(management_config)
+    listed = podman_json("ps", "--filter", f"label={MACHINE_LABEL}={WORKLOAD}", "--format", "json")
+    (machine,) = [c for c in listed if c["Labels"].get("io.x-k8s.kind.role") == "control-plane"]
+    info = podman_json("inspect", machine["Id"])[0]  # a machine at the release the cluster started at
+    result["upgrade_seconds"] = timed(f"Cluster API: {previous} -> {target} in the site model, pulumi up, "
+                                      "until every node is Ready at it", lambda: up(2, target, (previous,)),
+                                      workload, 3, target)  # fmt: skip
     cluster = json.loads(kubectl(management_config, "-n", f"pdn-cluster-{WORKLOAD}", "get", "cluster", WORKLOAD,
                                  "-o", "json"))  # fmt: skip
     endpoint = cluster["spec"]["controlPlaneEndpoint"]
     balancer = f"{endpoint['host']}:{endpoint['port']}"
-    listed = podman_json("ps", "--filter", f"label={MACHINE_LABEL}={WORKLOAD}", "--format", "json")
-    (machine,) = [c for c in listed if c["Labels"].get("io.x-k8s.kind.role") == "control-plane"]
-    info = podman_json("inspect", machine["Id"])[0]
     began = time.monotonic()
     run(lab_workspace([WORKLOAD], crds.fetch()), [WORKLOAD], "destroy", policy=False)
 
@@ -282,7 +341,7 @@ def main() -> None:
 
     models = lab_dir / "models"
     models.mkdir()
-    os.environ["PDN_SITES"] = str(resized_model(models, WORKLOAD, 1))
+    os.environ["PDN_SITES"] = str(resized_model(models, WORKLOAD, 1, version=releases()[0]))
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra"))
     from pdn.capi import management
     from pdn.lab import runtime
@@ -309,8 +368,11 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     capi, hand = result["cluster_api"], result["kubeadm_by_hand"]
     print("| measure | Cluster API (`pulumi up`) | kubeadm by hand | ratio |\n| --- | --- | --- | --- |")
+    previous, target = releases()
     for key, label in (("create_seconds", "create: 1 control plane + 1 worker, both Ready"),
-                       ("scale_up_seconds", "scale up by one worker, Ready")):  # fmt: skip
+                       ("scale_up_seconds", "scale up by one worker, Ready"),
+                       ("upgrade_seconds", f"upgrade {previous} -> {target}: 1 control plane + 2 workers, "
+                                           "all Ready at it")):  # fmt: skip
         print(f"| {label} | {capi[key]:.0f} s | {hand[key]:.0f} s | {capi[key] / hand[key]:.1f}x |")
     print(f"| destroy until no machine is left | {capi['destroy_seconds']:.0f} s | - | - |")
     print(f"written: {out}")

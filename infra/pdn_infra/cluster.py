@@ -107,8 +107,15 @@ def cluster_class_spec(infra: InfrastructureProvider, site: Site, names: Templat
     """The national ClusterClass: kubeadm control plane and workers, patched from variables."""
     registration = "nodeRegistration/kubeletExtraArgs"
     names = names or TemplateNames.plain(site)
+    docker = infra.kind is InfrastructureKind.DOCKER
+    image_variables = [docker_machines.node_images_variable()] if docker else []
+    image_patches = (
+        docker_machines.node_image_patches(infra.api_version, infra.machine_template_kind, WORKER_CLASS)
+        if docker
+        else []
+    )
     return {
-        "kubernetesVersions": [site.kubernetes.version],
+        "kubernetesVersions": site.kubernetes.versions,
         "infrastructure": {"templateRef": _ref(infra.api_version, infra.cluster_template_kind, names.cluster)},
         "controlPlane": {
             "templateRef": _ref(KCP, "KubeadmControlPlaneTemplate", names.control_plane),
@@ -149,8 +156,10 @@ def cluster_class_spec(infra: InfrastructureProvider, site: Site, names: Templat
                     }
                 },
             },
+            *image_variables,
         ],
         "patches": [
+            *image_patches,
             {
                 "name": "failure-domains",
                 "description": "Spread the control plane over the site's failure domains.",
@@ -212,6 +221,11 @@ def cluster_spec(site: Site, docker: DockerSettings | None = None) -> dict[str, 
     """Topology of the site's Cluster: everything that differs between sites is here (the lab's
     Docker machines may cap the replicas, :func:`pdn_infra.docker_machines.replicas`)."""
     k = site.kubernetes
+    image_values = (
+        [{"name": docker_machines.NODE_IMAGES_VARIABLE, "value": docker_machines.node_images_value(site, docker)}]
+        if docker is not None
+        else []
+    )
     return {
         "clusterNetwork": {
             "pods": {"cidrBlocks": [k.pod_cidr]},
@@ -225,6 +239,7 @@ def cluster_spec(site: Site, docker: DockerSettings | None = None) -> dict[str, 
                 {"name": "region", "value": site.id},
                 {"name": "nodeLabels", "value": node_labels(site, None)},
                 {"name": "failureDomains", "value": failure_domains(site)},
+                *image_values,
             ],
             "workers": {
                 "machineDeployments": [

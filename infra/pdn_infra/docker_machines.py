@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from pdn.errors import InputError
 from pdn.sites.model import Site
 from pdn_infra.settings import DockerSettings
 
@@ -63,15 +64,72 @@ def cluster_template_spec(site: Site, docker: DockerSettings) -> dict[str, Any]:
 
 
 def machine_template_spec(docker: DockerSettings) -> dict[str, Any]:
-    """DockerMachineTemplate: a real-node container with the pod images folder mounted."""
+    """DockerMachineTemplate: a real-node container with the pod images folder mounted. Its image
+    is the node image of the machine's own release: :func:`node_image_patches` sets it."""
     return {
         "template": {
             "spec": {
-                "customImage": docker.node_image,
                 "extraMounts": [{"containerPath": IMAGES_MOUNT, "hostPath": docker.images_dir, "readOnly": True}],
             }
         }
     }
+
+
+#: The ClusterClass variable holding the node image of each release (``DockerSettings.node_images``).
+NODE_IMAGES_VARIABLE = "nodeImages"
+
+
+def node_images_variable() -> dict[str, Any]:
+    """The ClusterClass variable definition: release -> node image."""
+    return {
+        "name": NODE_IMAGES_VARIABLE,
+        "required": True,
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"type": "string", "minLength": 1},
+            }
+        },
+    }
+
+
+def node_images_value(site: Site, docker: DockerSettings) -> dict[str, str]:
+    """The variable's value: the node image of every release the site's machines may run now
+    (``InputError`` when one is missing, instead of a machine Cluster API cannot create)."""
+    missing = [version for version in site.kubernetes.versions if version not in docker.node_images]
+    if missing:
+        raise InputError(f"infrastructure.docker.nodeImages has no image for {', '.join(missing)} (site {site.id})")
+    return {version: docker.node_images[version] for version in site.kubernetes.versions}
+
+
+def node_image_patches(api_version: str, kind: str, worker_class: str) -> list[dict[str, Any]]:
+    """ClusterClass patches giving each machine the node image of its own release, as Cluster API's
+    own Docker quick-start does with its image tag: during an upgrade the control plane moves to
+    the new release first and every worker pool after it, each machine from its image then."""
+
+    def patch(selector: dict[str, Any], version: str) -> dict[str, Any]:
+        return {
+            "selector": {"apiVersion": api_version, "kind": kind, "matchResources": selector},
+            "jsonPatches": [
+                {
+                    "op": "add",
+                    "path": "/spec/template/spec/customImage",
+                    "valueFrom": {"template": f"{{{{ index .{NODE_IMAGES_VARIABLE} .builtin.{version}.version }}}}"},
+                }
+            ],
+        }
+
+    return [
+        {
+            "name": "node-image-per-release",
+            "description": "Each machine runs the node image of its own Kubernetes release.",
+            "definitions": [
+                patch({"controlPlane": True}, "controlPlane"),
+                patch({"machineDeploymentClass": {"names": [worker_class]}}, "machineDeployment"),
+            ],
+        }
+    ]
 
 
 def _network_env(site: Site, docker: DockerSettings) -> str:

@@ -8,13 +8,14 @@ overrides them), credentials (Pulumi secrets) and the infrastructure provider of
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from pdn.errors import InputError
 from pdn.naming import tenant_slug
+from pdn.sites.model import KubernetesVersion
 from pdn.sites.vocabulary import Classification, Tier
 
 
@@ -77,9 +78,13 @@ class DockerSettings(Camel):
     """What Cluster API's Docker provider needs to make the lab's machines (``pdn stacks up --lab``
     fills it in for the site ``pdn lab capi up --for`` names; docs/capi.md): our node image, the
     load balancer image, the folder of pod images every machine imports at boot, the ``kind``
-    network's subnet, and how many machines the lab can hold."""
+    network's subnet, and how many machines the lab can hold. A machine runs the node image of its
+    own release (a ClusterClass patch picks it), so an upgrade rolls each machine onto the new one."""
 
-    node_image: str = Field(pattern=r"^localhost/[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$")
+    node_images: dict[
+        KubernetesVersion,
+        Annotated[str, Field(pattern=r"^localhost/[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$")],
+    ] = Field(min_length=1, description="Kubernetes release -> our node image at that release")
     load_balancer_image_repository: str = Field(default="localhost/pdn", pattern=r"^localhost(/[a-z0-9._-]+)*$")
     load_balancer_image_tag: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
     images_dir: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$", description="Host folder of the pod image archives")

@@ -7,9 +7,10 @@ then creates its Cluster there and Cluster API's Docker provider makes the machi
 of the real-node image on the ``kind`` network. The stack is destroyed at the end (asserted by
 the last test) and everything else goes with the lab.
 
-The site model is a copy of ``stacks/sites.yaml`` (``PDN_SITES``) whose workload site starts with
-one worker in its first pool; the tests scale that pool by writing a new copy and re-running the
-stack, as an operator edits the site model.
+The site model is a copy of ``stacks/sites.yaml`` (``PDN_SITES``) whose workload site starts at
+the previous Kubernetes patch release (toolchain unit ``kubernetes-previous``) with one worker in its
+first pool; the tests scale that pool and then move the site to the model's own release by writing
+a new copy and re-running the stack, as an operator edits the site model.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class CapiLab:
     management: str = MANAGEMENT
     workload: str = WORKLOAD
     outcomes: dict[str, object] = field(default_factory=dict)
+    replicas: int = 1
+    version: str = field(default_factory=lambda: previous_release())
+    upgrade_from: tuple[str, ...] = ()
 
     def kubectl(self, *args: str, workload: bool = False, timeout: float = 120) -> str:
         from pdn.lab import endpoints
@@ -58,11 +62,19 @@ class CapiLab:
     def scale_first_pool(self, replicas: int) -> None:
         """Write a site model whose workload site has ``replicas`` workers in its first pool, point
         ``PDN_SITES`` at it and rewrite the lab's stack files from it (the next run applies it)."""
-        from pdn.sites.resize import resized_model
+        self.replicas = replicas
+        self._write_model()
+
+    def move_to_release(self, version: str) -> None:
+        """The same for the workload site moving to Kubernetes ``version`` from the one it runs."""
+        self.version, self.upgrade_from = version, (self.version,)
+        self._write_model()
+
+    def _write_model(self) -> None:
         from pdn.stacks import crds
         from pdn.stacks.workspace import lab_workspace
 
-        os.environ["PDN_SITES"] = str(resized_model(self.models_dir, WORKLOAD, replicas))
+        os.environ["PDN_SITES"] = str(write_model(self.models_dir, self.replicas, self.version, self.upgrade_from))
         self.workspace = lab_workspace([WORKLOAD], crds.fetch())
 
     def workload_kubeconfig(self) -> Path:
@@ -76,15 +88,26 @@ class CapiLab:
         return path
 
 
+def previous_release() -> str:
+    """The release the workload site starts at (the site model's is the one it moves to)."""
+    from pdn.toolchain.lock import load_lock
+
+    return load_lock().units["kubernetes-previous"].version
+
+
+def write_model(folder: Path, replicas: int, version: str, upgrade_from: tuple[str, ...] = ()) -> Path:
+    from pdn.sites.resize import resized_model
+
+    return resized_model(folder, WORKLOAD, replicas, version=version, upgrade_from=upgrade_from)
+
+
 @pytest.fixture(scope="session")
 def capi_lab(
     own_lab: Callable[[str, str, str], AbstractContextManager[None]], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CapiLab]:
-    from pdn.sites.resize import resized_model
-
     models = tmp_path_factory.mktemp("site-models")
     with own_lab(NAMESPACE, LAB_PORT_BASE, NODES_PORT_BASE), pytest.MonkeyPatch.context() as env:
-        env.setenv("PDN_SITES", str(resized_model(models, WORKLOAD, 1)))
+        env.setenv("PDN_SITES", str(write_model(models, 1, previous_release())))
         from pdn.capi import management
         from pdn.lab import runtime
         from pdn.lab.nodes_bridge import start_node_containers, stop_node_containers

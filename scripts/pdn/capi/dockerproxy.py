@@ -123,6 +123,9 @@ class Policy:
     networks: tuple[str, ...]
     bind_sources: tuple[str, ...] = ()
     max_body: int = 1 << 20
+    #: Labels put on every container made, over CAPD's own: whose lab it belongs to, so that
+    #: removing one lab's machines never touches another lab's on the same machine.
+    labels: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         relative = [source for source in self.bind_sources if not source.startswith("/")]
@@ -178,8 +181,8 @@ def rewrite_create(body: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The create request CAPD sent, checked against ``policy`` and made safe for the lab host.
 
     Raises :class:`ProxyDenied` naming the offending field. Returns a new dict with every port
-    binding on loopback, the host's ulimits, and the load balancer unprivileged; ``body`` itself
-    is left as it was.
+    binding on loopback, the host's ulimits, the policy's labels, and the load balancer
+    unprivileged; ``body`` itself is left as it was.
     """
     role = _role(body)
     _check_image(_text(body.get("Image"), "Image"), policy.image_prefixes)
@@ -197,6 +200,7 @@ def rewrite_create(body: dict[str, Any], policy: Policy) -> dict[str, Any]:
     bindings = _loopback_bindings(_object(host.get("PortBindings"), "HostConfig.PortBindings"))
 
     rewritten = copy.deepcopy(body)
+    rewritten["Labels"] = {**_object(body.get("Labels"), "Labels"), **dict(policy.labels)}
     new_host = rewritten["HostConfig"] = copy.deepcopy(host)
     new_host["PortBindings"] = bindings
     new_host["Ulimits"] = [dict(limit) for limit in ULIMITS]
@@ -715,7 +719,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-prefix", action="append", required=True, help="allowed image name prefix")
     parser.add_argument("--network", action="append", required=True, help="allowed container network")
     parser.add_argument("--bind-source", action="append", default=[], help="host path containers may bind-mount")
+    parser.add_argument("--label", action="append", default=[], help="KEY=VALUE put on every container made")
     return parser.parse_args(argv)
+
+
+def _label(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--label wants KEY=VALUE, got {item!r}")
+    return key, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -726,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
             image_prefixes=tuple(args.image_prefix),
             networks=tuple(args.network),
             bind_sources=tuple(args.bind_source),
+            labels=tuple(_label(item) for item in args.label),
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

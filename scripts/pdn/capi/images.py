@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdn.nodes.image import ensure_image
-from pdn.nodes.podimages import PodImage, build_image
+from pdn.nodes.podimages import PodImage, build_image, kube_proxy_image
 from pdn.nodes.podman import podman
 from pdn.paths import cache_dir
 from pdn.progress import StepProgress
@@ -125,23 +125,36 @@ def _stage_tool(tool: str, command: str) -> Callable[[Path, str], None]:
     return stage
 
 
-def control_plane_images() -> list[PodImage]:
-    """A workload cluster's control plane, under kubeadm's image names."""
-    version = load_lock().units["kubernetes-control-plane"].version
+def control_plane_images(version: str | None = None) -> list[PodImage]:
+    """A workload cluster's control plane at Kubernetes ``version`` (default: the site model's
+    release, unit ``kubernetes-control-plane``), under kubeadm's image names. Another release adds
+    its kube-proxy, which kubeadm deploys at the cluster's version (the site model's release is
+    among the real nodes' pod images already)."""
+    lock = load_lock()
+    default = lock.units["kubernetes-control-plane"].version
+    version = version or default
     images = [
-        PodImage(command, f"registry.k8s.io/{command}:{version}", _stage_tool(f"{command}-static", command))
+        PodImage(
+            command,
+            f"registry.k8s.io/{command}:{version}",
+            _stage_tool(lock.tool_at(f"{command}-static", version), command),
+            release=version,
+        )
         for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
     ]
     images.append(PodImage("etcd", f"registry.k8s.io/etcd:{etcd_image_tag()}", _stage_tool("etcd-static", "etcd")))
+    if version != default:
+        images.append(kube_proxy_image(version))
     return images
 
 
-def ensure_control_plane_images() -> list[Path]:
-    """Build (or reuse) the control-plane archives that machines import at boot."""
+def ensure_control_plane_images(version: str | None = None) -> list[Path]:
+    """Build (or reuse) the control-plane archives at ``version`` that machines import at boot."""
     base = ensure_image()
-    images = control_plane_images()
+    images = control_plane_images(version)
     archives = []
-    with StepProgress("control-plane images for Cluster API", total=len(images), unit="images") as step:
+    title = "control-plane images for Cluster API" + (f" at {version}" if version else "")
+    with StepProgress(title, total=len(images), unit="images", key="control-plane images") as step:
         for image in images:
             step.update(description=f"image {image.name}", doing=image.name)
             archives.append(build_image(image, base))

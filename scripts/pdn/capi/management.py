@@ -29,14 +29,13 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pdn import kube, paths
-from pdn.capi import images, manifests
+from pdn.capi import approver, images, manifests
 from pdn.capi.manifests import HEALTH_PORT, PROVIDERS, WEBHOOK_PORT, Provider
-from pdn.capi.state import capi_dir, forget, record
+from pdn.capi.state import capi_dir, forget, record, workload_site
 from pdn.errors import PdnError
 from pdn.lab import components, layout, sitenet
 from pdn.lab.kubeconfig import kubeconfig, write_kubeconfig
@@ -46,7 +45,8 @@ from pdn.naming import cluster_api_namespace
 from pdn.nodes.kubenode import IMAGE_REPO as NODE_IMAGE_REPO
 from pdn.nodes.podimages import images_dir
 from pdn.nodes.podman import podman
-from pdn.nodes.runtime import KUBE_ULIMITS
+from pdn.nodes.runtime import KUBE_ULIMITS, NAMESPACE_LABEL
+from pdn.nodes.runtime import namespace as nodes_namespace
 from pdn.stacks import crds
 from pdn.wait import wait_until
 
@@ -118,11 +118,24 @@ def _copy_if_changed(source: Path, target: Path, mode: int) -> None:
     target.chmod(mode)
 
 
+def approver_kubeconfig() -> Path:
+    """The serving-certificate approver's kubeconfig for the management cluster (host process)."""
+    return capi_dir() / "approver" / "kubeconfig"
+
+
 def ensure_credentials(site_id: str) -> bytes:
-    """Every manager's webhook serving certificate and client kubeconfig; returns the webhook CA."""
+    """Every manager's webhook serving certificate and client kubeconfig, and the approver's;
+    returns the webhook CA."""
     pki = capi_dir() / "pki"
     site_pki = layout.pki_dir(site_id)
     server = f"https://{sitenet.gateway(site_id)}:{layout.port(site_id, 'kube-apiserver')}"
+    ensure_client_cert(pki, "approver-client", site_pki, site_id, approver.USER)
+    approver_kubeconfig().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_kubeconfig(
+        approver_kubeconfig(),
+        kubeconfig(server, site_pki / "ca.crt", pki / "approver-client.crt", pki / "approver-client.key",
+                   f"pdn-lab-{site_id}", approver.USER),
+    )  # fmt: skip
     for item in PROVIDERS:
         ensure_serving_cert(
             pki, f"{item.name}-webhook", "webhook-ca", site_id, item.role_name, [address(site_id, item)]
@@ -195,10 +208,21 @@ def service_specs(site_id: str) -> list[ProcessSpec]:
         [sys.executable, "-m", "pdn.capi.dockerproxy", "--listen", str(proxied), "--upstream", str(upstream),
          "--image-prefix", NODE_IMAGE_REPO, "--image-prefix", f"{images.LB_REPOSITORY}/{images.LB_IMAGE}",
          "--network", KIND_NETWORK,
-         "--bind-source", "/lib/modules", "--bind-source", "/dev/mapper", "--bind-source", str(images_dir())],
+         "--bind-source", "/lib/modules", "--bind-source", "/dev/mapper", "--bind-source", str(images_dir()),
+         "--label", f"{NAMESPACE_LABEL}={nodes_namespace()}"],
         [], run, log_dir(), env={"PYTHONPATH": str(paths.repo_root() / "scripts")},
     )  # fmt: skip
-    return [podman_service, proxy]
+    workload = workload_site()
+    if workload is None:
+        return [podman_service, proxy]
+    approving = ProcessSpec(
+        "capi",
+        "csr-approver",
+        [sys.executable, "-m", "pdn.capi.approver", "--kubeconfig", str(approver_kubeconfig()),
+         "--workload", workload, "--state", str(approver_kubeconfig().parent)],
+        [], run, log_dir(), env={"PYTHONPATH": str(paths.repo_root() / "scripts")},
+    )  # fmt: skip
+    return [podman_service, proxy, approving]
 
 
 def ensure_services(site_id: str) -> None:
@@ -307,8 +331,9 @@ def up(site_id: str, workload: str, report: Report = _quiet) -> dict[str, str]:
     images.ensure_control_plane_images()
     report("network", f"podman network {KIND_NETWORK}: {ensure_kind_network()}")
     ca_bundle = ensure_credentials(site_id)
-    ensure_services(site_id)
     client = kube.site(site_id)
+    _apply(client, approver.rbac(workload))
+    ensure_services(site_id)
     for item in PROVIDERS:
         _apply(client, manifests.crds(item, webhook_url(site_id, item), ca_bundle))
         _apply(client, manifests.rbac(item))
@@ -360,40 +385,31 @@ def _reachable_client(site_id: str) -> kube.Kube | None:
     return client if client.reachable(timeout=3) is None else None
 
 
-def approve_machine_certificates(workload: str, kubeconfig: Path, since: datetime, timeout: float = 300) -> int:
-    """Approve the kubelet serving certificates of the workload cluster's machines, as the lab
-    does for its own real nodes (:func:`pdn.lab.kube_addons.approve_serving_certificates`): the
-    hardened kubelets ask for them (``serverTLSBootstrap``) and nothing in a new cluster approves
-    them, so ``kubectl logs`` and ``exec`` fail until then. Returns how many nodes were served."""
-    from pdn.lab.kube_addons import approve_serving_certificates
-    from pdn.sites import load_sites
-
-    client = kube.Kube(kubeconfig)
-    nodes = {
-        node["metadata"]["name"]: next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
-        for node in client.list_items(kube.path("v1", "nodes"))
-    }
-    return approve_serving_certificates(load_sites().site(workload), nodes, timeout, since, client=client)
-
-
 #: The label the Docker provider puts on every container it makes (machines, load balancers).
 MACHINE_LABEL = "io.x-k8s.kind.cluster"
 
 
-def machine_containers() -> list[str]:
-    """Names of the containers the Docker provider made (of any lab on this machine)."""
+def machine_containers(*, every_lab: bool = False) -> list[str]:
+    """Names of the containers the Docker provider made for this lab (its nodes namespace, which
+    the proxy labels them with), or for every lab on this machine."""
     if shutil.which("podman") is None:  # a kwok-only machine: there are none
         return []
-    found = podman(["ps", "-a", "--filter", f"label={MACHINE_LABEL}", "--format", "{{.Names}}"], check=False)
+    filters = ["--filter", f"label={MACHINE_LABEL}"]
+    if not every_lab:
+        filters += ["--filter", f"label={NAMESPACE_LABEL}={nodes_namespace()}"]
+    found = podman(["ps", "-a", *filters, "--format", "{{.Names}}"], check=False)
     return found.stdout.split() if found.returncode == 0 else []
 
 
 def remove_machines(report: Report = _quiet) -> None:
-    """Remove every container the Docker provider made, and the ``kind`` network."""
+    """Remove the containers the Docker provider made for this lab, and the ``kind`` network once
+    no lab's machine is left on it."""
     for name in machine_containers():
         podman(["rm", "-f", "-v", name], timeout=120)
         report("machines", f"removed {name}")
-    if shutil.which("podman") is not None and podman(["network", "exists", KIND_NETWORK], check=False).returncode == 0:
+    if shutil.which("podman") is None or machine_containers(every_lab=True):
+        return
+    if podman(["network", "exists", KIND_NETWORK], check=False).returncode == 0:
         podman(["network", "rm", KIND_NETWORK], check=False)
 
 

@@ -225,30 +225,48 @@ def approve_serving_certificates(
     ``client``: the cluster the nodes joined (default: the site's lab cluster).
     """
     client = client or kube.site(site.id)
-    where = kube.path("certificates.k8s.io/v1", "certificatesigningrequests")
-    wanted = {f"system:node:{name}": address for name, address in nodes.items()}
-    cutoff = since.astimezone(UTC).replace(microsecond=0)  # creation times have whole seconds
+    allowed = {name: ServingNode({name, address}, since) for name, address in nodes.items()}
 
     def pending() -> list[str]:
-        requests = [r for r in client.list_items(where) if _created(r) >= cutoff]
-        served = {r["spec"]["username"] for r in requests if _approved(r) and _is_serving(r)}
-        waiting = [
-            r for r in requests
-            if _is_serving(r) and not _approved(r) and r["spec"]["username"] in wanted
-            and _names(r) <= {r["spec"]["username"].removeprefix("system:node:"), wanted[r["spec"]["username"]]}
-        ]  # fmt: skip
-        for request in waiting:
-            request.setdefault("status", {})["conditions"] = [
-                {"type": "Approved", "status": "True", "reason": "PdnLabNode", "message": "a node of this lab site"}
-            ]
-            client.request("PUT", f"{where}/{request['metadata']['name']}/approval", request)
-            served.add(request["spec"]["username"])
-        return sorted(set(wanted) - served)
+        served = approve_serving_requests(client, allowed, "PdnLabNode", "a node of this lab site")
+        return sorted(f"system:node:{name}" for name in set(nodes) - served)
 
     wait_until(f"{site.id}: kubelet serving certificates of {', '.join(nodes)}", pending, lambda left: not left,
                timeout=timeout, interval=1, describe=lambda left: "no request yet from " + ", ".join(left),
                retry_on=(kube.KubeError,))  # fmt: skip
     return len(nodes)
+
+
+@dataclass(frozen=True)
+class ServingNode:
+    """What a node's kubelet may ask a serving certificate for, and since when it may ask."""
+
+    names: set[str]
+    since: datetime
+
+
+def approve_serving_requests(client: kube.Kube, nodes: dict[str, ServingNode], reason: str, message: str) -> set[str]:
+    """Approve every pending kubelet serving-certificate request of ``nodes`` (node name -> what it
+    may ask for) made at or after its ``since`` and asking for nothing else; return the nodes that
+    have an approved request of that age (approved now or before)."""
+    where = kube.path("certificates.k8s.io/v1", "certificatesigningrequests")
+    served: set[str] = set()
+    for request in client.list_items(where):
+        name = str(request["spec"].get("username", "")).removeprefix("system:node:")
+        node = nodes.get(name)
+        if node is None or not _is_serving(request) or request["spec"]["username"] != f"system:node:{name}":
+            continue
+        if _created(request) < node.since.astimezone(UTC).replace(microsecond=0):  # whole seconds
+            continue
+        if _approved(request):
+            served.add(name)
+        elif _names(request) <= node.names:
+            request.setdefault("status", {})["conditions"] = [
+                {"type": "Approved", "status": "True", "reason": reason, "message": message}
+            ]
+            client.request("PUT", f"{where}/{request['metadata']['name']}/approval", request)
+            served.add(name)
+    return served
 
 
 def _created(request: dict[str, Any]) -> datetime:

@@ -4,8 +4,10 @@
 on it, with ``podman build`` and no network, what makes the container a Kubernetes node: containerd
 and its runc shim, the CNI plugins, kubelet, kubeadm and crictl from the toolchain, their systemd units and
 configuration (``files/``), and ``pdn-node-init``, which shields the host's kernel settings before
-systemd starts. The tag is a digest of the base tag, the staged files and the Containerfile, so a
-rebuilt binary or an edited unit gives a new image and an unchanged recipe is reused at once.
+systemd starts. The tag is the Kubernetes release and a digest of the base tag, the staged files
+and the Containerfile, so a rebuilt binary or an edited unit gives a new image and an unchanged
+recipe is reused at once. The site model's release is the default; Cluster API's upgrade in the lab
+also needs the image of the release it upgrades from (docs/capi.md "Upgrading").
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from pdn.nodes.podman import podman
 from pdn.paths import cache_dir
 from pdn.progress import StepProgress
 from pdn.toolchain import resolve
+from pdn.toolchain.lock import load_lock
 
 FILES = Path(__file__).with_name("files")
 CONTAINERFILE = Path(__file__).with_name("images") / "node" / "Containerfile"
 IMAGE_REPO = "localhost/pdn-debian12-k8s-node"
 
+#: The tools that are built per Kubernetes release (the rest are the same in every node image).
+RELEASE_TOOLS = ("kubelet", "kubeadm")
 #: tool -> where it goes in the node.
 BINARIES = {
     "kubelet": "usr/local/bin/kubelet",
@@ -59,11 +64,17 @@ ENABLED_UNITS = ("containerd.service", "pdn-images.service", "pdn-node-network.s
 MASKED_UNITS = ("systemd-ask-password-console.path", "systemd-ask-password-wall.path", "haproxy.service")
 
 
-def _stage(rootfs: Path) -> None:
+def release() -> str:
+    """The Kubernetes release the node image is built at by default (the site model's)."""
+    return load_lock().units["kubernetes-node"].version
+
+
+def _stage(rootfs: Path, version: str) -> None:
+    lock = load_lock()
     for tool, target in BINARIES.items():
         path = rootfs / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(resolve(tool), path)
+        shutil.copy2(resolve(lock.tool_at(tool, version) if tool in RELEASE_TOOLS else tool), path)
         path.chmod(0o755)
     for source, (target, mode) in CONFIG_FILES.items():
         path = rootfs / target
@@ -91,13 +102,15 @@ def _digest(base: str, context: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def ensure_kube_image() -> str:
-    """The podman tag of the real-node image, building it (and the Debian base) when needed."""
+def ensure_kube_image(version: str | None = None) -> str:
+    """The podman tag of the real-node image at Kubernetes ``version`` (default :func:`release`),
+    building it (and the Debian base) when needed; older builds of the same release are removed."""
+    version = version or release()
     base = ensure_image()
     with tempfile.TemporaryDirectory(prefix="pdn-k8s-node-", dir=cache_dir()) as tmp:
         context = Path(tmp)
-        _stage(context / "rootfs")
-        tag = f"{IMAGE_REPO}:{_digest(base, context)}"
+        _stage(context / "rootfs", version)
+        tag = f"{IMAGE_REPO}:{version}-{_digest(base, context)}"
         if podman(["image", "exists", tag], check=False).returncode == 0:
             return tag
         with StepProgress(f"building the real-node image {tag}", key="real-node image build"):
@@ -108,6 +121,12 @@ def ensure_kube_image() -> str:
             )  # fmt: skip
     stale = podman(["images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPO], check=False).stdout.split()
     for old in stale:
-        if old != tag:
+        if old != tag and not _other_release(old, version):
             podman(["rmi", old], check=False)
     return tag
+
+
+def _other_release(tag: str, version: str) -> bool:
+    """``tag`` is a node image of another Kubernetes release (kept: a cluster may still run it)."""
+    name = tag.rsplit(":", 1)[-1]
+    return name.startswith("v") and not name.startswith(f"{version}-")

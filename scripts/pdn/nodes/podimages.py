@@ -58,6 +58,14 @@ class PodImage:
     recipe: str
     name: str
     stage: Callable[[Path, str], None]
+    #: The Kubernetes release of an image built per release (kube-proxy, the control plane): its
+    #: archives of different releases live side by side (machines of both run during an upgrade).
+    release: str = ""
+
+    @property
+    def slot(self) -> str:
+        """The archive name before its digest: a newer build replaces the archive of its slot."""
+        return f"{self.recipe}-{self.release}" if self.release else self.recipe
 
     @property
     def containerfile(self) -> Path:
@@ -312,6 +320,17 @@ def _stage_migrate(context: Path, base: str) -> None:
     (rootfs / "usr" / "bin" / "python3").symlink_to("python3.11")
 
 
+def kube_proxy_image(kubernetes_version: str) -> PodImage:
+    """kube-proxy at ``kubernetes_version``: kubeadm deploys (and an upgrade re-tags) it per release."""
+    tool = load_lock().tool_at("kube-proxy", kubernetes_version)
+    return PodImage(
+        "kube-proxy",
+        f"registry.k8s.io/kube-proxy:{kubernetes_version}",
+        _stage_with_nft(tool, "/usr/local/bin/kube-proxy"),
+        release=kubernetes_version,
+    )
+
+
 def pod_images(kubernetes_version: str) -> list[PodImage]:
     """Every image a real node runs; names follow what kubeadm and upstream manifests use."""
     lock = load_lock()
@@ -320,11 +339,7 @@ def pod_images(kubernetes_version: str) -> list[PodImage]:
     return [
         PodImage("pause", "registry.k8s.io/pause:3.10.1", _stage_pause),
         PodImage("coredns", f"registry.k8s.io/coredns/coredns:{coredns}", _stage_single("coredns", "/coredns")),
-        PodImage(
-            "kube-proxy",
-            f"registry.k8s.io/kube-proxy:{kubernetes_version}",
-            _stage_with_nft("kube-proxy", "/usr/local/bin/kube-proxy"),
-        ),
+        kube_proxy_image(kubernetes_version),
         PodImage(
             "kube-router",
             f"docker.io/cloudnativelabs/kube-router:{router}",
@@ -350,7 +365,16 @@ def _digest(folder: Path, containerfile: Path) -> str:
 
 
 def archive_name(image: PodImage, digest: str) -> str:
-    return f"{image.recipe}-{digest}.tar"
+    return f"{image.slot}-{digest}.tar"
+
+
+def _replaced(archive: Path, image: PodImage) -> bool:
+    """An archive of ``image``'s recipe that its new build replaces: one of the same slot, or one
+    named before releases were in the name (``<recipe>-<digest>``, it carries the same tag)."""
+    rest = archive.name.removeprefix(f"{image.recipe}-").removesuffix(".tar")
+    if re.fullmatch(r"[0-9a-f]{12}", rest):
+        return True
+    return bool(image.release) and rest.startswith(f"{image.release}-")
 
 
 def build_image(image: PodImage, base_image: str) -> Path:
@@ -375,7 +399,7 @@ def build_image(image: PodImage, base_image: str) -> Path:
         podman(["save", "--format", "docker-archive", "-o", str(partial), tag], timeout=300)
         partial.rename(archive)
     for old in folder.glob(f"{image.recipe}-*.tar"):
-        if old != archive:
+        if old != archive and _replaced(old, image):
             old.unlink()
     return archive
 

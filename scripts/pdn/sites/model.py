@@ -11,7 +11,7 @@ from enum import StrEnum
 from ipaddress import IPv4Network
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from pdn.sites.vocabulary import Tier
 
@@ -90,12 +90,45 @@ class ControlPlane(Strict):
         return value
 
 
+KubernetesVersion = Annotated[str, Field(pattern=r"^v1\.\d{1,3}\.\d{1,3}$")]
+
+
+def _release(version: str) -> tuple[int, int, int]:
+    major, minor, patch = version.removeprefix("v").split(".")
+    return int(major), int(minor), int(patch)
+
+
 class Kubernetes(Strict):
-    version: Annotated[str, Field(pattern=r"^v1\.\d+\.\d+$")]
+    version: KubernetesVersion
+    upgrade_from: list[KubernetesVersion] = Field(
+        default_factory=list,
+        description="Older releases the site's clusters may still run while Cluster API rolls them to "
+        "`version` (same or previous minor); the ClusterClass accepts them too. Empty once every cluster moved.",
+    )
     control_plane: ControlPlane
     worker_pools: list[WorkerPool] = Field(min_length=1)
     pod_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/12"
+
+    @field_validator("upgrade_from")
+    @classmethod
+    def _older_releases(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        version = info.data.get("version")
+        if version is None:
+            return values
+        target = _release(version)
+        for value in values:
+            release = _release(value)
+            if release >= target or release[0] != target[0] or target[1] - release[1] > 1:
+                raise ValueError(f"{value} is not an older release of the same or previous minor than {version}")
+        if len(set(values)) != len(values):
+            raise ValueError("a release is listed twice")
+        return values
+
+    @property
+    def versions(self) -> list[str]:
+        """Every release the site's clusters may run now, oldest first (the ClusterClass's list)."""
+        return sorted({self.version, *self.upgrade_from}, key=_release)
 
 
 class ObjectStorage(Strict):

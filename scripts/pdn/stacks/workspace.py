@@ -101,6 +101,18 @@ def repo_workspace(backend: str | None) -> Workspace:
 LAB_WORKER_CAP = 2
 
 
+def _release_images(versions: list[str]) -> dict[str, str]:
+    """The node image of every release the site's machines may run, and the control-plane images
+    (with kube-proxy) of every release but the site model's, which ``pdn lab capi up`` builds."""
+    from pdn.capi import images
+    from pdn.nodes.kubenode import ensure_kube_image, release
+
+    for version in versions:
+        if version != release():
+            images.ensure_control_plane_images(version)
+    return {version: ensure_kube_image(version) for version in versions}
+
+
 def capi_overrides(site: str) -> dict[str, Any]:
     """Lab values for the site whose Cluster the lab's Cluster API reconciles (``pdn lab capi up
     --for SITE``): the Cluster API objects go to the management site's cluster, the machines are
@@ -114,13 +126,13 @@ def capi_overrides(site: str) -> dict[str, Any]:
         return {}
     from pdn.capi import images, management
     from pdn.lab import endpoints
-    from pdn.nodes.kubenode import ensure_kube_image
     from pdn.nodes.podimages import images_dir
     from pdn.sites import load_sites
 
-    first_pool = load_sites().site(site).kubernetes.worker_pools[0].name
+    kubernetes = load_sites().site(site).kubernetes
+    first_pool = kubernetes.worker_pools[0].name
     docker = {
-        "nodeImage": ensure_kube_image(),
+        "nodeImages": _release_images(kubernetes.versions),
         "loadBalancerImageRepository": images.LB_REPOSITORY,
         "loadBalancerImageTag": images.ensure_lb_image().rsplit(":", 1)[1],
         "imagesDir": str(images_dir()),

@@ -115,6 +115,29 @@ class Lock(BaseModel):
     def tools(self) -> list[str]:
         return [tool for unit in self.units.values() for tool in unit.packages]
 
+    def tool_at(self, tool: str, version: str) -> str:
+        """The tool that is ``tool`` built at ``version``: ``tool`` itself when its unit pins that
+        version, else the tool of another unit at ``version`` that builds the same Go package,
+        static or not as ``tool`` is (``kubelet`` at the previous release is ``kubelet-previous``).
+        ``InputError`` naming the versions there are when none does."""
+        unit = self.unit_of(tool)
+        if unit.version == version:
+            return tool
+        package = unit.packages[tool]
+        for other in self.units.values():
+            if other.version != version or other.static != unit.static:
+                continue
+            for name, built in other.packages.items():
+                if built == package:
+                    return name
+        kind = "static" if unit.static else "with cgo"
+        pinned = sorted(
+            {u.version for u in self.units.values() if package in u.packages.values() and u.static == unit.static}
+        )
+        raise InputError(
+            f"no unit of toolchain.lock builds {package} ({kind}) at {version}; pinned: {', '.join(pinned)}"
+        )
+
 
 def parse_lock(text: str) -> Lock:
     raw = safeload.yaml_text(text, "toolchain.lock")

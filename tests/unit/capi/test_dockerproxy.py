@@ -582,3 +582,18 @@ def test_one_log_line_per_request_without_the_body(tmp_path: Path, caplog: pytes
         "POST /v1.41/volumes/create denied (403): POST /v1.41/volumes/create is not allowed",
     ]
     assert "s3cret" not in caplog.text
+
+
+def test_every_container_made_carries_the_labs_labels_over_capds_own() -> None:
+    policy = Policy(**{**POLICY.__dict__, "labels": (("pdn.namespace", "pdncapi"),)})
+    body = create_body(Labels={})
+    body["Labels"] = {"io.x-k8s.kind.cluster": "site-a", ROLE_LABEL: "worker", "pdn.namespace": "someone-else"}
+    rewritten = rewrite_create(body, policy)
+    assert rewritten["Labels"] == {"io.x-k8s.kind.cluster": "site-a", ROLE_LABEL: "worker", "pdn.namespace": "pdncapi"}
+    assert body["Labels"]["pdn.namespace"] == "someone-else"  # the input is left as it was
+
+
+def test_main_refuses_a_label_without_a_value_before_it_listens(tmp_path: Path) -> None:
+    code = main(["--listen", str(tmp_path / "d.sock"), "--upstream", str(tmp_path / "p.sock"),
+                 "--image-prefix", "localhost/pdn", "--network", "kind", "--label", "pdn.namespace"])  # fmt: skip
+    assert code == 2 and not (tmp_path / "d.sock").exists()

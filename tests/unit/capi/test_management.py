@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from typing import Any
+
 import pytest
 
 from pdn.capi import management
@@ -61,6 +65,35 @@ def test_the_docker_proxy_lets_the_provider_use_lab_images_on_the_kind_network_o
     assert prefixes == ["localhost/pdn-debian12-k8s-node", "localhost/pdn/haproxy"]
     upstream = argv[argv.index("--upstream") + 1]
     assert upstream.endswith("podman.sock") and upstream != argv[argv.index("--listen") + 1]
+    assert argv[argv.index("--label") + 1] == f"pdn.namespace={os.environ.get('PDN_NODES_NAMESPACE', 'pdn')}"
+
+
+def test_purging_removes_this_labs_machines_and_the_network_only_after_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another lab's machines (the capi tier beside the lab tier) survive this lab's purge."""
+    machines = {"ikn-a": "pdn", "ikn-b": "pdn", "other-x": "pdncapi"}
+    calls: list[list[str]] = []
+
+    def fake_podman(args: list[str], check: bool = True, timeout: float = 60) -> Any:
+        calls.append(args)
+        if args[:2] == ["ps", "-a"]:
+            wanted = [a.split("=", 2)[2] for a in args if a.startswith("label=pdn.namespace=")]
+            names = [n for n, lab in machines.items() if not wanted or lab == wanted[0]]
+            return subprocess.CompletedProcess(args, 0, "\n".join(names), "")
+        if args[:2] == ["rm", "-f"]:
+            machines.pop(args[-1])
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.delenv("PDN_NODES_NAMESPACE", raising=False)
+    monkeypatch.setattr(management, "podman", fake_podman)
+    monkeypatch.setattr(management.shutil, "which", lambda _: "/usr/bin/podman")
+    management.remove_machines()
+    assert machines == {"other-x": "pdncapi"}
+    assert not any(call[:2] == ["network", "rm"] for call in calls)  # the other lab still uses it
+    monkeypatch.setenv("PDN_NODES_NAMESPACE", "pdncapi")
+    management.remove_machines()
+    assert not machines and ["network", "rm", management.KIND_NETWORK] in calls
 
 
 def test_the_management_cluster_never_reconciles_its_own_sites_cluster() -> None:
@@ -68,3 +101,18 @@ def test_the_management_cluster_never_reconciles_its_own_sites_cluster() -> None
 
     with pytest.raises(PdnError, match="cannot also hold"):
         management.up("cikarang", "cikarang")
+
+
+def test_the_serving_certificate_approver_runs_beside_the_proxy_for_the_recorded_workload(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pdn.capi import state
+
+    monkeypatch.setenv("PDN_LAB_DIR", str(tmp_path))
+    assert [spec.name for spec in management.service_specs("cikarang")] == ["podman-service", "docker-proxy"]
+    state.record("cikarang", "ikn")
+    approving = management.service_specs("cikarang")[-1]
+    assert approving.name == "csr-approver"
+    argv = approving.argv
+    assert argv[1:3] == ["-m", "pdn.capi.approver"] and argv[argv.index("--workload") + 1] == "ikn"
+    assert argv[argv.index("--kubeconfig") + 1] == str(management.approver_kubeconfig())

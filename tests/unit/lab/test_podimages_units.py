@@ -101,3 +101,58 @@ def test_a_running_node_imports_only_when_an_archive_is_new(tmp_path: Path) -> N
     assert calls == ["start pdn-images.service", "restart pdn-images.service"]
     out, calls = run_import(tmp_path / "c", [], [])
     assert (out, calls) == ("", ["start pdn-images.service"])
+
+
+def test_each_release_gets_its_own_kube_proxy_and_control_plane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pdn.capi import images
+    from pdn.nodes import podimages
+
+    copied: list[str] = []
+    monkeypatch.setattr(podimages, "_copy_tool", lambda tool, _target: copied.append(tool))
+    monkeypatch.setattr(
+        podimages, "_copy_closure", lambda _base, _tools, rootfs, _data: (rootfs / "usr/sbin").mkdir(parents=True)
+    )
+    monkeypatch.setattr(images, "resolve", lambda tool: copied.append(tool) or Path("/bin/true"))
+    podimages.kube_proxy_image("v1.34.3").stage(tmp_path / "a", "base")
+    podimages.kube_proxy_image("v1.34.4").stage(tmp_path / "b", "base")
+    assert copied == ["kube-proxy-previous", "kube-proxy"]
+
+    current = images.control_plane_images()
+    previous = images.control_plane_images("v1.34.3")
+    assert [i.name for i in current] == [
+        "registry.k8s.io/kube-apiserver:v1.34.4", "registry.k8s.io/kube-controller-manager:v1.34.4",
+        "registry.k8s.io/kube-scheduler:v1.34.4", f"registry.k8s.io/etcd:{images.etcd_image_tag()}",
+    ]  # fmt: skip
+    assert [i.name for i in previous] == [
+        "registry.k8s.io/kube-apiserver:v1.34.3", "registry.k8s.io/kube-controller-manager:v1.34.3",
+        "registry.k8s.io/kube-scheduler:v1.34.3", f"registry.k8s.io/etcd:{images.etcd_image_tag()}",
+        "registry.k8s.io/kube-proxy:v1.34.3",  # the site model's kube-proxy is a real-node pod image already
+    ]  # fmt: skip
+    copied.clear()
+    previous[0].stage(tmp_path / "c", "base")
+    assert copied == ["kube-apiserver-previous"]
+
+
+def test_node_images_of_other_releases_are_kept_when_one_is_rebuilt() -> None:
+    from pdn.nodes.kubenode import IMAGE_REPO, _other_release
+
+    assert _other_release(f"{IMAGE_REPO}:v1.34.3-0123456789ab", "v1.34.4")
+    assert not _other_release(f"{IMAGE_REPO}:v1.34.4-0123456789ab", "v1.34.4")  # an older build of it
+    assert not _other_release(f"{IMAGE_REPO}:0123456789ab", "v1.34.4")  # the tag before releases were in it
+
+
+def test_a_new_build_replaces_only_the_archive_of_its_own_release(tmp_path: Path) -> None:
+    """Archives of two releases live side by side; a rebuild of one replaces that one only, and an
+    archive named before releases were in the name (the same tag) goes too."""
+    from pdn.nodes.podimages import _replaced, kube_proxy_image
+
+    current, previous = kube_proxy_image("v1.34.4"), kube_proxy_image("v1.34.3")
+    assert current.slot == "kube-proxy-v1.34.4"
+    assert _replaced(tmp_path / "kube-proxy-v1.34.4-0123456789ab.tar", current)
+    assert not _replaced(tmp_path / "kube-proxy-v1.34.3-0123456789ab.tar", current)
+    assert _replaced(tmp_path / "kube-proxy-0123456789ab.tar", current)
+    assert _replaced(tmp_path / "kube-proxy-v1.34.3-fedcba987654.tar", previous)
+    pause = next(image for image in podimages.pod_images("v1.34.4") if image.recipe == "pause")
+    assert pause.slot == "pause" and _replaced(tmp_path / "pause-0123456789ab.tar", pause)

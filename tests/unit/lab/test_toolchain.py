@@ -184,3 +184,26 @@ def test_without_a_terminal_the_build_prints_plain_progress_lines(monkeypatch: p
     lines = [line for line in output.getvalue().splitlines() if line.startswith("toolchain:")]
     assert lines, output.getvalue()
     assert "0/1 units done; building etcd (7/10 packages)" in lines[0]
+
+
+def test_the_previous_release_is_an_older_patch_built_as_the_current_ones_twin() -> None:
+    """The capi tier's upgrade starts from ``kubernetes-previous``: the same minor, an older patch,
+    every node and control-plane command of the current release, static, from its own module."""
+    previous, current = LOCK.units["kubernetes-previous"], LOCK.units["kubernetes-node"]
+    old, new = (tuple(int(x) for x in u.version.removeprefix("v").split(".")) for u in (previous, current))
+    assert old[:2] == new[:2] and old[2] < new[2]
+    for tool in ("kubelet", "kubeadm", "kube-proxy", "kube-apiserver-static", "kube-scheduler-static",
+                 "kube-controller-manager-static"):  # fmt: skip
+        twin = LOCK.tool_at(tool, previous.version)
+        assert LOCK.unit_of(twin) is previous and LOCK.tool_at(tool, LOCK.unit_of(tool).version) == tool
+    go_mod = (previous.module_dir / "go.mod").read_text()
+    replaces = re.findall(r"^\s+(k8s\.io/\S+) => (\S+) (\S+)$", go_mod, re.M)
+    assert {version for _, _, version in replaces} == {"v0.34.3"} and len(replaces) >= 30
+    assert "v0.34.4" not in go_mod
+
+
+def test_a_release_nothing_builds_is_an_input_error_naming_the_pinned_ones() -> None:
+    with pytest.raises(InputError, match=r"kubelet \(static\) at v1\.30\.0; pinned: v1\.34\.3, v1\.34\.4"):
+        LOCK.tool_at("kubelet", "v1.30.0")
+    with pytest.raises(InputError, match=r"kube-apiserver \(with cgo\) at v1\.34\.3; pinned: v1\.34\.4"):
+        LOCK.tool_at("kube-apiserver", "v1.34.3")  # the lab's own control plane has no previous release

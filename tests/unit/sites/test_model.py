@@ -117,3 +117,29 @@ def test_a_file_that_is_not_a_mapping_is_rejected() -> None:
 
 def test_format_loc() -> None:
     assert format_loc(("sites", 1, "kubernetes", "worker_pools", 0)) == "sites[1].kubernetes.worker_pools[0]"
+
+
+@pytest.mark.parametrize(
+    ("upgrade_from", "message"),
+    [
+        (["v1.34.4"], "not an older release"),
+        (["v1.35.0"], "not an older release"),
+        (["v1.32.9"], "not an older release"),  # two minors back: kubeadm upgrades one at a time
+        (["v1.34.3", "v1.34.3"], "listed twice"),
+        (["1.34.3"], "pattern"),
+    ],
+)
+def test_a_release_to_upgrade_from_is_an_older_one_of_the_same_or_previous_minor(
+    upgrade_from: list[str], message: str
+) -> None:
+    from pydantic import ValidationError
+
+    from pdn.sites.model import Kubernetes
+
+    base = {"version": "v1.34.4", "control_plane": {"replicas": 3},
+            "worker_pools": [{"name": "general", "replicas": 1, "failure_domain": "a"}]}  # fmt: skip
+    assert Kubernetes.model_validate({**base, "upgrade_from": ["v1.33.9", "v1.34.3"]}).versions == [
+        "v1.33.9", "v1.34.3", "v1.34.4"
+    ]  # fmt: skip
+    with pytest.raises(ValidationError, match=message):
+        Kubernetes.model_validate({**base, "upgrade_from": upgrade_from})

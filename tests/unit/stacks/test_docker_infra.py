@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -12,8 +14,10 @@ from test_crd_schemas import _closed
 
 from pdn.errors import InputError
 
+NODE_IMAGE = "localhost/pdn-debian12-k8s-node:v1.34.4-0123456789ab"
+PREVIOUS_IMAGE = "localhost/pdn-debian12-k8s-node:v1.34.3-0123456789ab"
 DOCKER = {
-    "nodeImage": "localhost/pdn-debian12-k8s-node:0123456789ab",
+    "nodeImages": {"v1.34.4": NODE_IMAGE},
     "loadBalancerImageTag": "abcdef012345",
     "imagesDir": "/root/.cache/pdn/images",
     "networkSubnet": "10.249.0.0/24",
@@ -48,7 +52,7 @@ def test_the_lab_creates_the_docker_templates_the_class_references(docker_resour
         "customHAProxyConfigTemplateRef": {"name": "cikarang-load-balancer"},
     }
     spec = machines["cikarang-worker"].inputs["spec"]["template"]["spec"]
-    assert spec["customImage"] == DOCKER["nodeImage"]
+    assert "customImage" not in spec  # the class's patch picks the image of the machine's release
     assert spec["extraMounts"] == [
         {"containerPath": "/opt/pdn/images", "hostPath": DOCKER["imagesDir"], "readOnly": True}
     ]
@@ -164,12 +168,72 @@ def test_metal3_stays_the_default_and_creates_no_infrastructure_template() -> No
     assert [f["path"] for f in files] == ["/etc/kubernetes/authentication-config.yaml"]  # none of the lab's
 
 
+def _render(template: str, values: dict[str, Any]) -> str:
+    """What Cluster API's Go template gives for ``{{ index .VAR .builtin.KIND.version }}``."""
+    import re
+
+    match = re.fullmatch(r"\{\{ index \.(\w+) \.builtin\.(\w+)\.version \}\}", template)
+    assert match, template
+    variable, kind = match.groups()
+    return str(values[variable][values["builtin"][kind]["version"]])
+
+
+def test_each_machine_gets_the_node_image_of_its_own_release(
+    docker_resources: list[Registered],
+) -> None:
+    (cluster_class,) = of_kind(docker_resources, "ClusterClass")
+    (cluster,) = of_kind(docker_resources, "Cluster")
+    spec = cluster_class.inputs["spec"]
+    (variable,) = [v for v in spec["variables"] if v["name"] == "nodeImages"]
+    assert variable["schema"]["openAPIV3Schema"]["additionalProperties"] == {"type": "string", "minLength": 1}
+    values = {v["name"]: v["value"] for v in cluster.inputs["spec"]["topology"]["variables"]}
+    assert values["nodeImages"] == {"v1.34.4": NODE_IMAGE}
+    (patch,) = [p for p in spec["patches"] if p["name"] == "node-image-per-release"]
+    by_target = {json.dumps(d["selector"]["matchResources"], sort_keys=True): d for d in patch["definitions"]}
+    assert set(by_target) == {'{"controlPlane": true}', '{"machineDeploymentClass": {"names": ["worker"]}}'}
+    # mid-upgrade: the control plane already at the new release, a worker pool still at the old one
+    builtin = {"controlPlane": {"version": "v1.34.4"}, "machineDeployment": {"version": "v1.34.3"}}
+    images = {"v1.34.3": PREVIOUS_IMAGE, "v1.34.4": NODE_IMAGE}
+    rendered = {
+        key: _render(d["jsonPatches"][0]["valueFrom"]["template"], {"nodeImages": images, "builtin": builtin})
+        for key, d in by_target.items()
+    }
+    assert rendered == {'{"controlPlane": true}': NODE_IMAGE,
+                        '{"machineDeploymentClass": {"names": ["worker"]}}': PREVIOUS_IMAGE}  # fmt: skip
+    for definition in patch["definitions"]:
+        assert definition["selector"]["kind"] == "DockerMachineTemplate"
+        assert definition["jsonPatches"][0]["path"] == "/spec/template/spec/customImage"
+
+
+def test_a_site_moving_to_a_new_release_lists_both_and_needs_both_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pdn.sites.resize import resized_model
+
+    monkeypatch.setenv("PDN_SITES", str(resized_model(tmp_path, "cikarang", 2, version="v1.34.4",
+                                                      upgrade_from=("v1.34.3",))))  # fmt: skip
+    with pytest.raises(InputError, match=r"nodeImages has no image for v1\.34\.3 \(site cikarang\)"):
+        _run()
+    docker = {**DOCKER, "nodeImages": {"v1.34.3": PREVIOUS_IMAGE, "v1.34.4": NODE_IMAGE}}
+    config = {**stack_config("cikarang"), "infrastructure": {"kind": "docker", "docker": docker}}
+    resources = run_program("cikarang", config)
+    (cluster_class,) = of_kind(resources, "ClusterClass")
+    (cluster,) = of_kind(resources, "Cluster")
+    assert cluster_class.inputs["spec"]["kubernetesVersions"] == ["v1.34.3", "v1.34.4"]
+    assert cluster.inputs["spec"]["topology"]["version"] == "v1.34.4"
+    values = {v["name"]: v["value"] for v in cluster.inputs["spec"]["topology"]["variables"]}
+    assert values["nodeImages"] == docker["nodeImages"]
+
+
 @pytest.mark.parametrize(
     ("infrastructure", "message"),
     [
         ({"kind": "docker"}, "infrastructure.docker is required"),
         ({"kind": "metal3", "docker": DOCKER}, "refused otherwise"),
-        ({"kind": "docker", "docker": {**DOCKER, "nodeImage": "quay.io/evil:latest"}}, "nodeImage"),
+        ({"kind": "docker", "docker": {**DOCKER, "nodeImages": {"v1.34.4": "quay.io/evil:latest"}}}, "nodeImages"),
+        ({"kind": "docker", "docker": {**DOCKER, "nodeImages": {"latest": NODE_IMAGE}}}, "nodeImages"),
+        ({"kind": "docker", "docker": {**DOCKER, "nodeImages": {}}}, "nodeImages"),
+        ({"kind": "docker", "docker": {**DOCKER, "nodeImages": {"v1.34.3": PREVIOUS_IMAGE}}}, "no image for v1.34.4"),
         ({"kind": "docker", "docker": {**DOCKER, "imagesDir": "../../etc"}}, "imagesDir"),
     ],
 )
