@@ -1,4 +1,4 @@
-"""`pdn test` splits the tiers into steps: nodes, kube beside the lab tier, vm then capi beside unit."""
+"""`pdn test` splits the tiers into steps: nodes, kube, vm beside the lab tier, capi beside unit."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ from pdn.suite import NO_TESTS, combined_exit_code, plan_runs
         (
             ["unit", "lab", "nodes", "kube", "vm", "capi"],  # the README's test command: every tier
             True,
-            [(["lab"], ["nodes", "kube"]), (["unit"], ["vm", "capi"])],
+            [(["lab"], ["nodes", "kube", "vm"]), (["unit"], ["capi"])],
         ),
-        (["unit", "lab", "nodes", "kube", "vm"], True, [(["lab"], ["nodes", "kube"]), (["unit"], ["vm"])]),
-        (["unit", "lab", "nodes", "vm"], False, [(["lab", "nodes", "unit", "vm"], [])]),
-        (["capi", "vm", "kube", "unit", "nodes", "lab"], False, [(["lab", "nodes", "kube", "unit", "vm", "capi"], [])]),
+        (["unit", "lab", "nodes", "kube", "vm"], True, [(["lab"], ["nodes", "kube", "vm"]), (["unit"], [])]),
+        (["unit", "lab", "nodes", "vm"], False, [(["lab", "nodes", "vm", "unit"], [])]),
+        (["capi", "vm", "kube", "unit", "nodes", "lab"], False, [(["lab", "nodes", "kube", "vm", "unit", "capi"], [])]),
         (["kube"], True, [(["kube"], [])]),
         (["kube", "unit"], True, [(["unit"], ["kube"])]),  # partner not selected: beside the last other tier
         (["kube", "nodes", "vm"], True, [(["nodes"], ["kube", "vm"])]),  # only side tiers: the first leads
         (["capi", "unit"], True, [(["unit"], ["capi"])]),
         (["capi", "lab"], True, [(["lab"], ["capi"])]),
-        (["lab", "vm", "unit"], True, [(["lab"], []), (["unit"], ["vm"])]),
+        (["lab", "vm", "unit"], True, [(["lab"], ["vm"]), (["unit"], [])]),
         (["vm"], True, [(["vm"], [])]),
         (["unit", "nodes"], True, [(["unit"], ["nodes"])]),
         (["lab", "unit"], True, [(["lab", "unit"], [])]),
