@@ -66,13 +66,13 @@ NO_TESTS = 5  # pytest's exit code when a run selected nothing (e.g. -k matched 
 #: partner. The lab tier is the longest (about 30 min in CI); the nodes tier (podman containers
 #: driven by Ansible), the kube tier (real nodes, mostly waiting on kubelets and kubeadm) and the
 #: vm tier (one qemu VM under software emulation) run one after the other beside it, which together
-#: take a little less (CI of 2026-12-03: 42.6 min in all with this plan, 46.6 min the run before with
-#: the vm tier beside the unit tier and a shorter capi tier). The capi tier (Cluster API making, scaling and upgrading a cluster, about
-#: 15 min) goes beside the unit tier: measured, its lab uses 87 of the host's 128 inotify
-#: instances (shared by every root process and every systemd inside a container; the lab tier's
-#: lab uses about 56), more while an upgrade doubles the control plane, so it never runs beside
-#: another lab. Side tiers run one after another, never two at once, so each tier's session
-#: fixtures (node containers, real nodes) end before the next tier's start.
+#: take a little less (CI of 2026-12-03: 42.6 min in all with this plan, 46.6 min the run before
+#: with the vm tier beside the unit tier and a shorter capi tier). The capi tier (Cluster API
+#: making, scaling and upgrading a cluster, about 15 min) goes beside the unit tier: measured, its
+#: lab uses 87 of the host's 128 inotify instances (shared by every root process and every systemd
+#: inside a container; the lab tier's lab uses about 56), more while an upgrade doubles the control
+#: plane, so it never runs beside another lab. Side tiers run one after another, never two at once,
+#: so each tier's session fixtures (node containers, real nodes) end before the next tier's start.
 BESIDE = {"nodes": "lab", "kube": "lab", "vm": "lab", "capi": "unit"}
 
 
