@@ -57,6 +57,7 @@ LINK_EVIDENCE = 0.5  # one description leaving one word against two links them (
 SUBSTITUTE_CONTEXTS = 3  # objects two words must interchange on: two actions of one object look alike on two
 TYPO_TARGET = 3  # a typo is repaired to a word spelled this many times as often (and this often at least)
 MIN_LETTERS = 2  # shorter words say nothing; two letters may be a whole object ("WC")
+ACTION_PREFIXES = ("me", "pe", "di")  # Indonesian verbal prefixes (meN-, peN-...-an, di-)
 ATTACH = 0.5  # share of a similarity cluster's weight in a glossary key's concepts to join it
 
 
@@ -408,7 +409,8 @@ def _similarity(
         for i in pending
         if parsed[i].described_tokens
     ]
-    links = similar.learn_links(texts, lookup, minimum=LINK_EVIDENCE)
+    acting = _action_terms([t for i in pending for t in parsed[i].tokens + parsed[i].described_tokens], lexicon)
+    links = similar.learn_links(texts, lookup, minimum=LINK_EVIDENCE, action=acting.__contains__)
     scorer = similar.Scorer(lookup, links)
 
     def blocking(term: str) -> frozenset[str]:
@@ -439,7 +441,12 @@ def _similarity(
     def word(term: str) -> bool:  # a dictionary word of either language, not a spelling of one
         return lexicon.is_word(term[2:])
 
-    scorer = similar.Scorer(lookup, links, substitutes, word)
+    translations: dict[str, set[str]] = defaultdict(set)  # both ways: "stockpiling" has "stockpile"
+    for term in named:
+        for other in features.get(term, empty) & named - {term}:
+            translations[term].add(other)
+            translations[other].add(term)
+    scorer = similar.Scorer(lookup, links, substitutes, word, translations)
     labels, weights, covered = similar.cluster(
         nodes, scorer, blocking, CUT, block_limit=BLOCK_LIMIT, profile_cut=PROFILE_CUT
     )
@@ -503,6 +510,19 @@ def _similarity(
         result[index] = Assignment(app.app_id, key, round(confidence, 2), "similarity", "; ".join(evidence))
 
 
+def _action_terms(tokens: Sequence[str], lexicon: Lexicon) -> frozenset[str]:
+    """Terms some spelling in the inventory shows as an action: an Indonesian verb or verbal
+    noun ("menyegel", "penyegelan", "disegel" -> segel) or an English gerund ("padlocking")."""
+    found = set()
+    for token in set(tokens):
+        root, language = lexicon.root(token)
+        if (language == "id" and root != token and token.startswith(ACTION_PREFIXES)) or (
+            language == "en" and lexicon.is_gerund(token)
+        ):
+            found.add(f"w:{root}")
+    return frozenset(found)
+
+
 def _attach(group: Sequence[similar.Node], keys: dict[str, frozenset[str]]) -> tuple[str, float] | None:
     """The glossary key whose concepts carry >= ATTACH of a similarity cluster's weight."""
     total = 0.0
@@ -535,7 +555,8 @@ def _words(lexicon: Lexicon, node: similar.Node, limit: int = 3) -> str:
 def _pair(lexicon: Lexicon, scorer: similar.Scorer, a: str, b: str, score: float) -> str:
     if a == b:
         return _describe(lexicon, a)
-    return f"{_describe(lexicon, a)}~{_describe(lexicon, b)} ({similar.reason(a, b, scorer.features, score)})"
+    why = similar.reason(a, b, scorer.features, score, scorer.hops)
+    return f"{_describe(lexicon, a)}~{_describe(lexicon, b)} ({why})"
 
 
 def _name_key(node: similar.Node, used: set[str]) -> str:

@@ -356,6 +356,12 @@ class Lexicon:
         """A WordNet lemma as it stands (or an inflection of one)."""
         return bool(self._wordnet.base_forms(word))
 
+    def is_gerund(self, word: str) -> bool:
+        """An English -ing form of a verb ("padlocking", and "sealing", which is a noun too)."""
+        return word.endswith("ing") and any(
+            pos == "v" and lemma != word for lemma, pos in self._wordnet.base_forms(word)
+        )
+
     def root(self, word: str) -> tuple[str, str]:
         """(root, language) of a lower-case word: ``id``, ``en`` or ``?`` (unknown, kept as it is)."""
         return self._root(word)
@@ -413,6 +419,8 @@ class Lexicon:
                 # Spelled alike in both languages ("map": a folder, and a map): both readings.
                 found |= self._english_senses(word) | self._translations(word, word)
         elif language == "en":
+            # A gerund WordNet keeps as a noun ("stockpiling", "sealing") is also its verb.
+            found |= {f"w:{lemma}" for lemma, pos in self._wordnet.base_forms(word) if pos == "v" and lemma != root}
             found |= self._english_senses(root)
             found |= self._other_senses(root)
             found |= self._translations(word, root)

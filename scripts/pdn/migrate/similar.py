@@ -12,7 +12,9 @@ features it may share with others (its translations and WordNet senses).
   ``BRIDGED`` when a thesaurus synonym of one translates the other, ``SPELLING`` for long
   roots with a long common beginning (loanwords: "verifikasi" / "verification") and for two
   spellings one edit apart (two for long words) of which at most one is a dictionary word
-  ("ketinting" / "katinting"; never "pantai" / "pantau", two words of the language).
+  ("ketinting" / "katinting"; never "pantai" / "pantau", two words of the language);
+  ``TWO_HOP`` for the only two equivalents of a third word, one of them learned from the
+  inventory's descriptions ("gilding" ~ "plating" ~ "sepuh").
 * Name similarity: every term finds its best partner in the other name; the weighted share
   of what is matched, averaged over both directions, less ``CONFLICT`` times the smaller of
   the two unmatched shares. A name with an extra word ("Survei Hotel Cepat" / "Survei Hotel")
@@ -40,6 +42,7 @@ from pdn.migrate.glossary import deletions, edit_distance
 TRANSLATION = 0.9
 LEARNED = 0.8
 SUBSTITUTE = 0.75
+TWO_HOP = 0.7  # the only two equivalents of one third word, at least one learned from descriptions
 SENSE = 0.7
 OTHER_SENSE = 0.6  # a shared sense that is not the most frequent one of both words
 SYNONYM = 0.7  # listed as synonyms by the Indonesian thesaurus
@@ -119,7 +122,13 @@ def term_similarity(
     return 0.0
 
 
-def reason(a: str, b: str, features: Callable[[str], frozenset[str]], score: float) -> str:
+def reason(
+    a: str,
+    b: str,
+    features: Callable[[str], frozenset[str]],
+    score: float,
+    hops: frozenset[tuple[str, str]] = frozenset(),
+) -> str:
     """Why two different terms match, in words, for the evidence column."""
     if score == LEARNED:
         return "learned from descriptions"
@@ -138,6 +147,8 @@ def reason(a: str, b: str, features: Callable[[str], frozenset[str]], score: flo
         return "synonym in a less common sense"
     if _bridged(fa, fb) or _bridged(fb, fa):
         return "a synonym's translation"
+    if score == TWO_HOP and (min(a, b), max(a, b)) in hops:
+        return "both equivalents of one word"
     return "spelling"
 
 
@@ -147,6 +158,7 @@ def learn_links(
     rounds: int = 3,
     minimum: float = 2.0,
     widest: int = 2,
+    action: Callable[[str], bool] | None = None,
 ) -> dict[tuple[str, str], float]:
     """Word equivalences the inventory itself teaches, from names and their descriptions.
 
@@ -156,6 +168,10 @@ def learn_links(
     side (at most ``widest``) are counted as candidate equivalents, each pair with weight
     1 / (left x right). A pair is kept when its weight over all apps reaches ``minimum`` and it
     is the best or nearly the best pair of both its words (competitive linking).
+    With ``action`` (is a word an action: "penyegelan", "padlocking"), two words left on each
+    side of which one is an action pair action with action and object with object, half a
+    count each ("Padlocking of Footwear" / "menyegel sepatu"): otherwise the four pairs tie
+    and all four would be kept.
     """
     links: dict[tuple[str, str], float] = {}
     for _ in range(rounds):
@@ -171,12 +187,11 @@ def learn_links(
                 if match is not None:
                     left.remove(t)
                     right.remove(match)
-            if left and right and len(left) <= widest and len(right) <= widest:
-                share = 1.0 / (len(left) * len(right))
-                for t in left:
-                    for u in right:
-                        key = (min(t, u), max(t, u))
-                        counts[key] = counts.get(key, 0.0) + share
+            if not (left and right and len(left) <= widest and len(right) <= widest):
+                continue
+            for t, u, share in _candidates(left, right, action):
+                key = (min(t, u), max(t, u))
+                counts[key] = counts.get(key, 0.0) + share
         best: dict[str, float] = {}
         for (t, u), n in counts.items():
             best[t] = max(best.get(t, 0.0), n)
@@ -188,6 +203,34 @@ def learn_links(
             break
         links.update(fresh)
     return links
+
+
+def _candidates(
+    left: Sequence[str], right: Sequence[str], action: Callable[[str], bool] | None
+) -> list[tuple[str, str, float]]:
+    """Candidate equivalents among the words left on each side, each with its share of one count."""
+    if action is not None and len(left) == 2 and len(right) == 2:
+        acts = [[action(t) for t in side] for side in (left, right)]
+        if acts[0][0] != acts[0][1] and acts[1][0] != acts[1][1]:
+            by_kind = [dict(zip(flags, side, strict=True)) for flags, side in zip(acts, (left, right), strict=True)]
+            return [(by_kind[0][kind], by_kind[1][kind], 0.5) for kind in (True, False)]
+    share = 1.0 / (len(left) * len(right))
+    return [(t, u, share) for t in left for u in right]
+
+
+def _hops(links: Mapping[tuple[str, str], float], translated: Mapping[str, set[str]]) -> frozenset[tuple[str, str]]:
+    """Pairs of words equivalent through a third word that has exactly these two equivalents,
+    one of them learned from descriptions: "gilding" ~ "plating" and "plating" ~ "sepuh"
+    learned, or "jerigen" ~ "jeriken" learned and "jeriken" a translation of "jerrycan". A word
+    with more equivalents is generic or has two senses; two translations alone chain senses."""
+    ends: dict[str, dict[str, bool]] = {}
+    for a, b in links:
+        ends.setdefault(a, {})[b] = True
+        ends.setdefault(b, {})[a] = True
+    for middle in list(ends):
+        for other in translated.get(middle, set()):
+            ends[middle].setdefault(other, False)
+    return frozenset((min(pair), max(pair)) for pair in (list(found) for found in ends.values() if len(found) == 2))
 
 
 class Scorer:
@@ -203,12 +246,14 @@ class Scorer:
         links: Mapping[tuple[str, str], float] | None = None,
         substitutes: Mapping[tuple[str, str], int] | None = None,
         word: Callable[[str], bool] | None = None,
+        translated: Mapping[str, set[str]] | None = None,
     ) -> None:
         self.features = features
         self.links = links or {}
         self.substitutes = substitutes or {}
         self.word = word
         self._cache: dict[tuple[str, str], float] = {}
+        self.hops = _hops(self.links, translated or {})
 
     def term(self, a: str, b: str) -> float:
         key = (a, b) if a <= b else (b, a)
@@ -219,6 +264,8 @@ class Scorer:
                 found = LEARNED
             if found < SUBSTITUTE and key in self.substitutes:
                 found = SUBSTITUTE
+            if found < TWO_HOP and key in self.hops:
+                found = TWO_HOP
             self._cache[key] = found
         return found
 
@@ -419,7 +466,7 @@ class TermSpace:
                 keys |= {"del:" + v for v in deletions(t[2:]) | {t[2:]}}
             for key in keys:
                 by_key.setdefault(key, []).append(i)
-        for a, b in [*scorer.links, *scorer.substitutes]:
+        for a, b in [*scorer.links, *scorer.substitutes, *scorer.hops]:
             if a in self.index and b in self.index:
                 by_key.setdefault(f"link:{a}|{b}", []).extend([self.index[a], self.index[b]])
         seen: set[tuple[int, int]] = set()

@@ -203,6 +203,37 @@ def test_inventory_typo_repair_and_learned_links() -> None:
     assert ("w:simpan", "w:storage") in links and ("w:canteen", "w:kantin") not in links
 
 
+def test_two_words_left_on_each_side_pair_action_with_action() -> None:
+    pairs = [(["w:padlock", "w:footwear"], ["w:segel", "w:sepatu"])] * 2
+    tied = similar.learn_links(pairs, lambda t: frozenset(), minimum=0.5)
+    assert len(tied) == 4  # nothing tells which word is which: all four pairs tie
+    actions = {"w:padlock", "w:segel"}
+    links = similar.learn_links(pairs, lambda t: frozenset(), minimum=0.5, action=actions.__contains__)
+    assert set(links) == {("w:padlock", "w:segel"), ("w:footwear", "w:sepatu")}
+
+
+def test_action_terms_come_from_verbal_affixes_and_gerunds() -> None:
+    lexicon = load_lexicon()
+    found = dedup._action_terms(["penyegelan", "sepatu", "padlocking", "footwear", "sealing", "string"], lexicon)
+    assert {"w:segel", "w:padlock", "w:sealing"} <= found
+    assert not {"w:sepatu", "w:footwear", "w:string"} & found
+    assert "w:stockpile" in lexicon.features("stockpiling")  # a gerund WordNet keeps as a noun is its verb too
+
+
+def test_two_equivalents_of_one_word_are_equivalent_unless_it_has_more() -> None:
+    links = {("w:gilding", "w:plating"): 1.0, ("w:plating", "w:sepuh"): 1.0}
+    scorer = similar.Scorer(lambda t: frozenset({t}), links)
+    assert scorer.term("w:gilding", "w:sepuh") == similar.TWO_HOP
+    assert "one word" in similar.reason("w:gilding", "w:sepuh", scorer.features, similar.TWO_HOP, scorer.hops)
+    translated = {"w:plating": {"w:lapis"}}  # a third equivalent: "plating" may have two senses
+    crowded = similar.Scorer(lambda t: frozenset({t}), links, translated=translated)
+    assert crowded.term("w:gilding", "w:sepuh") == 0.0
+    through = similar.Scorer(lambda t: frozenset({t}), {("w:jerigen", "w:jeriken"): 1.0},
+                             translated={"w:jeriken": {"w:jerrycan"}})  # fmt: skip
+    assert through.term("w:jerigen", "w:jerrycan") == similar.TWO_HOP  # a learned link and a translation
+    assert similar.Scorer(lambda t: frozenset({t}), {}, translated={"w:a": {"w:b", "w:c"}}).hops == frozenset()
+
+
 def test_average_linkage_splits_a_chain() -> None:
     # a~b and b~c are close, a and c are not: single linkage would chain them, average linkage does not
     edges = {(0, 1): 0.9, (1, 2): 0.9, (2, 3): 0.95}
