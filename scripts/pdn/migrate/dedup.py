@@ -58,6 +58,7 @@ SUBSTITUTE_CONTEXTS = 3  # objects two words must interchange on: two actions of
 TYPO_TARGET = 3  # a typo is repaired to a word spelled this many times as often (and this often at least)
 MIN_LETTERS = 2  # shorter words say nothing; two letters may be a whole object ("WC")
 ACTION_PREFIXES = ("me", "pe", "di")  # Indonesian verbal prefixes (meN-, peN-...-an, di-)
+COMPOUND_PART = 3  # a compound's parts have this many letters at least
 ATTACH = 0.5  # share of a similarity cluster's weight in a glossary key's concepts to join it
 
 
@@ -200,7 +201,33 @@ def _parse(
             if fixed != token:
                 item.repairs.append(f"typo {token}->{fixed} (inventory)")
             item.tokens.append(fixed)
+    _split_compounds(parsed)
     return parsed, learned, repaired
+
+
+def _split_compounds(parsed: Sequence[_Parsed]) -> None:
+    """A word that other names write as two ("batubara" / "batu bara", "fotokopi" / "foto kopi")
+    becomes those two words."""
+    written_apart = {pair for item in parsed for pair in itertools.pairwise(item.tokens)}
+    if not written_apart:
+        return
+    for item in parsed:
+        tokens: list[str] = []
+        for token in item.tokens:
+            parts = next(
+                (
+                    (token[:cut], token[cut:])
+                    for cut in range(COMPOUND_PART, len(token) - COMPOUND_PART + 1)
+                    if (token[:cut], token[cut:]) in written_apart
+                ),
+                None,
+            )
+            if parts is None:
+                tokens.append(token)
+                continue
+            tokens.extend(parts)
+            item.repairs.append(f"compound {token}->{' '.join(parts)} (inventory)")
+        item.tokens = tokens
 
 
 def _bound(parsed: Sequence[_Parsed], learned: dict[str, str], lexicon: Lexicon) -> list[bool]:

@@ -155,6 +155,17 @@ def test_one_long_tail_function_in_two_languages_affixes_and_word_order(app: Any
     assert len(set(found)) == 1, found
 
 
+def test_a_word_other_names_write_as_two_is_those_two(app: Any) -> None:
+    found = assign(
+        app,
+        app("1", "Sterilisasi Batubara", "Pemerintah Kabupaten Garut"),
+        app("2", "Sterilisasi Batu Bara", "Pemerintah Kota Depok"),
+        app("3", "Layanan Sterilisasi Batu Bara", "Pemerintah Kabupaten Sleman"),
+    )
+    assert len({a.key for a in found}) == 1, found
+    assert "compound batubara->batu bara (inventory)" in found[0].evidence
+
+
 def test_same_object_different_action_and_shared_generic_word_stay_apart(app: Any) -> None:
     found = keys(
         app,
