@@ -223,14 +223,13 @@ def _hops(links: Mapping[tuple[str, str], float], translated: Mapping[str, set[s
     one of them learned from descriptions: "gilding" ~ "plating" and "plating" ~ "sepuh"
     learned, or "jerigen" ~ "jeriken" learned and "jeriken" a translation of "jerrycan". A word
     with more equivalents is generic or has two senses; two translations alone chain senses."""
-    ends: dict[str, dict[str, bool]] = {}
+    ends: dict[str, set[str]] = {}  # every word with a learned equivalent, and all its equivalents
     for a, b in links:
-        ends.setdefault(a, {})[b] = True
-        ends.setdefault(b, {})[a] = True
-    for middle in list(ends):
-        for other in translated.get(middle, set()):
-            ends[middle].setdefault(other, False)
-    return frozenset((min(pair), max(pair)) for pair in (list(found) for found in ends.values() if len(found) == 2))
+        ends.setdefault(a, set()).add(b)
+        ends.setdefault(b, set()).add(a)
+    for middle, found in ends.items():
+        found |= translated.get(middle, set())
+    return frozenset((min(found), max(found)) for found in ends.values() if len(found) == 2)
 
 
 class Scorer:
