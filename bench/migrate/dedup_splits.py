@@ -31,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--split",
-        choices=("seen", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"),
+        choices=("seen", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6"),
         default="heldout",
     )
     parser.add_argument("--apps", type=int, default=24_400)

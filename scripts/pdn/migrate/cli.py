@@ -95,7 +95,7 @@ def generate(
         "seen",
         "--split",
         help=(
-            "seen, or tuning/heldout/heldout2/heldout3/heldout4/heldout5: "
+            "seen, or tuning/heldout/heldout2/heldout3/heldout4/heldout5/heldout6: "
             "12 % long-tail functions of that split's own vocabulary."
         ),
     ),

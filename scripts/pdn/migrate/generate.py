@@ -187,7 +187,7 @@ def _description(rng: random.Random, family: Family | None, name: str) -> str:
     return rng.choice(family.descriptions)
 
 
-SPLITS = ("seen", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+SPLITS = ("seen", "tuning", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
 LONG_TAIL_SHARE = 0.12  # of the apps, in the tuning and held-out modes
 MID_SIZE_FUNCTIONS = 6  # of those, functions with 20-150 apps at national scale; the rest 5-10 each
 
@@ -203,7 +203,7 @@ def generate(
     """Write inventory, datacenters and labels to ``out``; returns counts.
 
     ``split`` "seen" (the default) draws every app from the seen families. "tuning" and the
-    held-out splits ("heldout", "heldout2" ... "heldout5") replace 12 % of the apps by long-tail
+    held-out splits ("heldout", "heldout2" ... "heldout6") replace 12 % of the apps by long-tail
     functions built from that split's own vocabulary (``vocab_tuning``, ``vocab_heldout*``, see
     ``longtail``); ``labels.csv`` then gains a ``split`` column so quality can be scored per split.
     """
@@ -403,6 +403,10 @@ def _vocabulary(split: str) -> Any:
         from pdn.migrate.vocab_tuning import TUNING
 
         return TUNING
+    if split == "heldout6":
+        from pdn.migrate.vocab_heldout6 import HELDOUT6
+
+        return HELDOUT6
     if split == "heldout5":
         from pdn.migrate.vocab_heldout5 import HELDOUT5
 

@@ -20,6 +20,7 @@ from pdn.migrate.vocab_heldout2 import HELDOUT2
 from pdn.migrate.vocab_heldout3 import HELDOUT3
 from pdn.migrate.vocab_heldout4 import HELDOUT4
 from pdn.migrate.vocab_heldout5 import HELDOUT5
+from pdn.migrate.vocab_heldout6 import HELDOUT6
 from pdn.migrate.vocab_tuning import TUNING
 
 MIGRATE = Path(dedup.__file__).parent
@@ -68,6 +69,7 @@ def test_heldout_vocabulary_is_unseen() -> None:
         (HELDOUT3, (HELDOUT, HELDOUT2)),
         (HELDOUT4, (HELDOUT, HELDOUT2, HELDOUT3)),
         (HELDOUT5, (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4)),
+        (HELDOUT6, (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5)),
     ],
 )
 def test_later_heldout_vocabularies_are_unseen_by_everything_before_them(
@@ -84,7 +86,11 @@ def test_later_heldout_vocabularies_are_unseen_by_everything_before_them(
 
 @pytest.mark.parametrize(
     ("fresh", "earlier"),
-    [(HELDOUT4, (HELDOUT, HELDOUT2, HELDOUT3)), (HELDOUT5, (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4))],
+    [
+        (HELDOUT4, (HELDOUT, HELDOUT2, HELDOUT3)),
+        (HELDOUT5, (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4)),
+        (HELDOUT6, (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5)),
+    ],
 )
 def test_fresh_generic_objects_are_new_words(fresh: Vocabulary, earlier: tuple[Vocabulary, ...]) -> None:
     generic = generic_words(fresh)
@@ -99,6 +105,7 @@ def test_fresh_generic_objects_are_new_words(fresh: Vocabulary, earlier: tuple[V
 
 
 def test_only_the_generator_imports_the_heldout_split() -> None:
+    by_generator: set[str] = set()
     for module in MIGRATE.glob("*.py"):
         tree = ast.parse(module.read_text(encoding="utf-8"))
         imported = {
@@ -109,6 +116,10 @@ def test_only_the_generator_imports_the_heldout_split() -> None:
         }
         if any(name and "vocab_heldout" in name for name in imported):
             assert module.name == "generate.py", f"{module.name} imports the held-out vocabulary"
+            by_generator |= imported
+    for split in (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6):
+        module_name = "vocab_heldout" if split.name == "heldout" else f"vocab_{split.name}"
+        assert f"pdn.migrate.{module_name}.{split.name.upper()}" in by_generator, f"the check does not see {split.name}"
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +199,14 @@ def test_fifth_heldout_labels_say_their_split(tmp_path: Path) -> None:
     rows = labels(tmp_path)
     assert {r["split"] for r in rows} == {"seen", "heldout5"}
     assert all(r["function"].startswith("heldout5:") == (r["split"] == "heldout5") for r in rows)
+
+
+def test_sixth_heldout_labels_say_their_split(tmp_path: Path) -> None:
+    """Only the labels: the sixth split is scored once, after the round-5 method change is frozen."""
+    generate(tmp_path, apps=2500, datacenters=250, seed=23, split="heldout6")
+    rows = labels(tmp_path)
+    assert {r["split"] for r in rows} == {"seen", "heldout6"}
+    assert all(r["function"].startswith("heldout6:") == (r["split"] == "heldout6") for r in rows)
 
 
 def _scores(folder: Path) -> dict[str, Scores]:
