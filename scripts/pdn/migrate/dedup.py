@@ -42,7 +42,8 @@ SPELLED_OUT = re.compile(r"^\s*([^()]+?)\s*\(([^()]+)\)")
 WORD = re.compile(r"[a-z0-9]+")
 HEADER = ("app_id", "cluster_id", "cluster_size", "confidence", "method", "evidence", "name", "agency")
 
-# Tuned on the seen families and the tuning split only (never on vocab_heldout).
+# Tuned on the seen families, the tuning split and the held-out splits already scored and read,
+# never on a fresh one (docs/benchmarks.md, "Dedup on families nobody tuned on").
 BOUND_TO_KEY = 0.6  # a leftover word is part of a key when this share of its names has that key
 BOUND_TO_CORE = 0.8  # ... or generic among the glossary's functions: this share of its names is keyed
 GENERIC_CORE = 0.3  # ... and at least this share by head (core) concepts
